@@ -1,0 +1,3 @@
+export * from './events/index.js';
+export * from './errors.js';
+export * from './log.js';
