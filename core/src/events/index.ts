@@ -5,3 +5,4 @@ export * from './factory.js';
 export * from './ids.js';
 export * from './clock.js';
 export * from './examples.js';
+export * from './doc.js';
