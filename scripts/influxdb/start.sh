@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Starts influxd (InfluxDB 1.8, with Flux and the 2.x compatibility API) in the
+# background, unless it already runs, waits (bounded) until /health passes, then
+# creates the database (and retention policy) of ROAMWATCH_INFLUX_BUCKET.
+#
+# State: $ROAMWATCH_STATE/influxdb/{meta,data,wal,influxdb.conf,influxd.log,influxd.pid}
+# Usage: bash scripts/influxdb/start.sh
+set -euo pipefail
+RW_COMPONENT=influxdb
+# shellcheck source=../lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+
+here="$RW_REPO_ROOT/scripts/influxdb"
+bin="$RW_INFLUX_HOME/influxd"
+pidfile="$RW_INFLUX_STATE/influxd.pid"
+logfile="$RW_INFLUX_STATE/influxd.log"
+conf="$RW_INFLUX_STATE/influxdb.conf"
+url="http://$RW_INFLUX_HOST:$RW_INFLUX_PORT"
+
+# Bucket "db/rp" (2.x name) → database db, retention policy rp (autogen when absent).
+db=${RW_INFLUX_BUCKET%%/*}
+rp=autogen
+[[ $RW_INFLUX_BUCKET == */* ]] && rp=${RW_INFLUX_BUCKET#*/}
+[[ -n $db && -n $rp && $db != *'"'* && $rp != *'"'* ]] ||
+  rw_die "bad ROAMWATCH_INFLUX_BUCKET '$RW_INFLUX_BUCKET' (want database or database/retention-policy)"
+
+# influxql POST /query; fails on an HTTP error or an "error" in the JSON answer.
+influxql() {
+  local out
+  out=$(curl -sS --fail-with-body --max-time 10 -XPOST "$url/query" --data-urlencode "q=$1") ||
+    rw_die "query failed: $1: $out"
+  if [[ $out == *'"error"'* ]]; then rw_die "query failed: $1: $out"; fi
+}
+
+ensure_bucket() {
+  influxql "CREATE DATABASE \"$db\""
+  if [[ $rp != autogen ]]; then
+    influxql "CREATE RETENTION POLICY \"$rp\" ON \"$db\" DURATION INF REPLICATION 1"
+  fi
+  rw_log "bucket $db/$rp ready"
+}
+
+command -v curl >/dev/null || rw_die "curl missing; run: bash scripts/servers.sh install"
+
+if rw_pid_alive "$pidfile" "$bin"; then
+  rw_log "already running (pid $(<"$pidfile")) on $url"
+  ensure_bucket
+  exit 0
+fi
+[[ -x $bin ]] || rw_die "influxd $RW_INFLUX_VERSION missing at $bin; run: bash scripts/servers.sh install"
+for port in "$RW_INFLUX_PORT" "$RW_INFLUX_RPC_PORT"; do
+  if rw_port_open "$RW_INFLUX_HOST" "$port"; then
+    rw_die "port $RW_INFLUX_HOST:$port is already in use by another process (not the influxd of $pidfile)"
+  fi
+done
+
+mkdir -p "$RW_INFLUX_STATE"
+sed -e "s#@STATE_DIR@#$RW_INFLUX_STATE#g" \
+  -e "s#@HTTP_BIND@#$RW_INFLUX_HOST:$RW_INFLUX_PORT#g" \
+  -e "s#@RPC_BIND@#$RW_INFLUX_HOST:$RW_INFLUX_RPC_PORT#g" \
+  "$here/influxdb.conf.template" >"$conf"
+
+rw_rotate_log "$logfile"
+setsid "$bin" run -config "$conf" -pidfile "$RW_INFLUX_STATE/influxd.self.pid" \
+  </dev/null >>"$logfile" 2>&1 &
+echo $! >"$pidfile"
+pid=$(<"$pidfile")
+rw_log "started pid $pid, log $logfile; waiting for $url/health"
+
+start=$SECONDS
+deadline=$((SECONDS + RW_START_TIMEOUT))
+until curl -sf --max-time 2 "$url/health" 2>/dev/null | grep -q '"status":"pass"'; do
+  rw_pid_alive "$pidfile" "$bin" || rw_fail_start InfluxDB "$logfile" "exited during startup"
+  ((SECONDS < deadline)) || rw_fail_start InfluxDB "$logfile" "did not answer $url/health within ${RW_START_TIMEOUT}s"
+  sleep 0.25
+done
+ensure_bucket
+rw_log "ready on $url after $((SECONDS - start))s (pid $pid)"

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# The real servers of the integration tests: Apache Kafka (KRaft, single node) and
+# InfluxDB 1.8 (Flux + 2.x compatibility API). See docs/testing.md.
+#
+# Usage: bash scripts/servers.sh install|start|stop|restart|status|reset [kafka|influxdb ...]
+#   install  apt packages for the tests (strongSwan lab via scripts/lab/install.sh),
+#            Kafka jars from Maven Central, influxd built from the Go module proxy.
+#            Downloads and builds go to $ROAMWATCH_CACHE (default /var/cache/roamwatch).
+#   start    start the servers that are not running; wait until they answer.
+#   stop     stop the servers started by `start` (by pid file only).
+#   status   print each server's state; exit 0 only when all named servers run.
+#   reset    stop the servers and delete their data ($ROAMWATCH_STATE).
+# Without server names, a command applies to all of them. Every command is idempotent.
+set -euo pipefail
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+ALL_SERVERS=(kafka influxdb)
+scripts="$RW_REPO_ROOT/scripts"
+
+usage() {
+  sed -n '5,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  exit 2
+}
+
+cmd=${1:-}
+[[ -n $cmd ]] || usage
+shift
+servers=("$@")
+((${#servers[@]} > 0)) || servers=("${ALL_SERVERS[@]}")
+for s in "${servers[@]}"; do
+  case $s in kafka | influxdb) ;; *) rw_die "unknown server '$s' (known: ${ALL_SERVERS[*]})" ;; esac
+done
+
+status_one() {
+  local s=$1
+  case $s in
+    kafka)
+      if rw_pid_alive "$RW_KAFKA_STATE/kafka.pid" kafka.Kafka; then
+        echo "kafka     running  pid $(<"$RW_KAFKA_STATE/kafka.pid")  $RW_KAFKA_HOST:$RW_KAFKA_PORT  (Kafka $RW_KAFKA_VERSION, KRaft)"
+      else
+        echo "kafka     stopped  $RW_KAFKA_HOST:$RW_KAFKA_PORT  (start: bash scripts/servers.sh start kafka)"
+        return 1
+      fi
+      ;;
+    influxdb)
+      if rw_pid_alive "$RW_INFLUX_STATE/influxd.pid" "$RW_INFLUX_HOME/influxd"; then
+        echo "influxdb  running  pid $(<"$RW_INFLUX_STATE/influxd.pid")  http://$RW_INFLUX_HOST:$RW_INFLUX_PORT  (InfluxDB $RW_INFLUX_VERSION, bucket $RW_INFLUX_BUCKET)"
+      else
+        echo "influxdb  stopped  http://$RW_INFLUX_HOST:$RW_INFLUX_PORT  (start: bash scripts/servers.sh start influxdb)"
+        return 1
+      fi
+      ;;
+  esac
+}
+
+install_apt() {
+  # The strongSwan lab's packages come from its own script when it is there.
+  if [[ -f $scripts/lab/install.sh ]]; then
+    RW_COMPONENT=lab rw_log "running scripts/lab/install.sh"
+    bash "$scripts/lab/install.sh"
+  fi
+  # What the server scripts themselves use (all present on the usual image).
+  rw_need_cmd curl curl
+  rw_need_cmd setsid util-linux
+}
+
+case $cmd in
+  install)
+    install_apt
+    for s in "${servers[@]}"; do bash "$scripts/$s/install.sh"; done
+    ;;
+  start)
+    for s in "${servers[@]}"; do bash "$scripts/$s/start.sh"; done
+    ;;
+  stop)
+    # Reverse order of start.
+    for ((i = ${#servers[@]} - 1; i >= 0; i--)); do bash "$scripts/${servers[i]}/stop.sh"; done
+    ;;
+  restart)
+    for ((i = ${#servers[@]} - 1; i >= 0; i--)); do bash "$scripts/${servers[i]}/stop.sh"; done
+    for s in "${servers[@]}"; do bash "$scripts/$s/start.sh"; done
+    ;;
+  status)
+    rc=0
+    for s in "${servers[@]}"; do status_one "$s" || rc=3; done
+    exit "$rc"
+    ;;
+  reset)
+    for ((i = ${#servers[@]} - 1; i >= 0; i--)); do
+      s=${servers[i]}
+      bash "$scripts/$s/stop.sh"
+      case $s in
+        kafka) dir=$RW_KAFKA_STATE ;;
+        influxdb) dir=$RW_INFLUX_STATE ;;
+      esac
+      rw_log "deleting $dir"
+      rm -rf -- "$dir"
+    done
+    ;;
+  -h | --help | help) usage ;;
+  *) usage ;;
+esac
