@@ -13,8 +13,9 @@ import {
   PktEvent,
   PktEventConfirm,
 } from './constants.js';
+import type {
+  ViciDecodeError} from './errors.js';
 import {
-  ViciDecodeError,
   ViciDuplicateKeyError,
   ViciFrameTooLargeError,
   ViciInvalidValueError,

@@ -18,6 +18,7 @@ export type ViciErrorCode =
   | 'unterminated-list'
   | 'unexpected-element'
   | 'duplicate-key'
+  | 'invalid-payload'
   | 'trailing-data'
   | 'limit-exceeded'
   | 'invalid-value'
@@ -230,5 +231,14 @@ export class ViciProtocolError extends ViciError {
 export class ViciSessionClosedError extends ViciError {
   constructor(operation: string) {
     super('closed', `${operation}: the vici session is closed`, false);
+  }
+}
+
+/** A message that decoded fine but is not the shape its name promises (typed views, types.ts). */
+export class ViciPayloadError extends ViciError {
+  readonly kind: string;
+  constructor(kind: string, reason: string) {
+    super('invalid-payload', `invalid ${kind} payload: ${reason}`, false);
+    this.kind = kind;
   }
 }
