@@ -1,1 +1,2 @@
 export * from './vici/index.js';
+export * from './rtnetlink/index.js';

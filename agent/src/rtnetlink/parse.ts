@@ -1,0 +1,226 @@
+/**
+ * rtnetlink message parser, driven by the declarative tables in schema.ts.
+ *
+ * Framing (include/uapi/linux/netlink.h): a datagram holds one or more messages, each
+ * a 16-byte nlmsghdr followed by a family header and 4-byte aligned attributes
+ * (struct rtattr: u16 len, u16 type). Host byte order throughout (little-endian here).
+ *
+ * Robustness: a message whose lengths do not add up becomes an `invalid` result carrying
+ * its bytes; parsing never throws. If a header length is broken the rest of the datagram
+ * cannot be framed and becomes one `invalid` result.
+ */
+import {
+  AF, MESSAGE_TYPES, NEXTHOP_ATTRS, NLA_HDRLEN, NLMSG, NLMSG_HDRLEN, RTNEXTHOP_LEN,
+  type AttrSpec, type MessageSpec, type Nexthop, type RtnlMessage,
+} from './schema.js';
+
+const align4 = (n: number): number => (n + 3) & ~3;
+
+/** Formats a 4- or 16-byte address the way iproute2 prints it (RFC 5952 for IPv6). */
+export function formatAddress(b: Uint8Array, off: number, len: number): string {
+  if (len === 4) {
+    return `${b[off]}.${b[off + 1]}.${b[off + 2]}.${b[off + 3]}`;
+  }
+  if (len === 16) return formatIPv6(b, off);
+  let hex = '';
+  for (let i = 0; i < len; i++) hex += (b[off + i] as number).toString(16).padStart(2, '0');
+  return hex;
+}
+
+function formatIPv6(b: Uint8Array, off: number): string {
+  const w = new Array<number>(8);
+  for (let i = 0; i < 8; i++) w[i] = ((b[off + 2 * i] as number) << 8) | (b[off + 2 * i + 1] as number);
+  // IPv4-mapped ::ffff:a.b.c.d, printed as iproute2 (inet_ntop) does.
+  if (w[0] === 0 && w[1] === 0 && w[2] === 0 && w[3] === 0 && w[4] === 0 && w[5] === 0xffff) {
+    return `::ffff:${b[off + 12]}.${b[off + 13]}.${b[off + 14]}.${b[off + 15]}`;
+  }
+  // Longest run of >= 2 zero words is compressed to "::".
+  let bestStart = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8;) {
+    if (w[i] !== 0) { i++; continue; }
+    let j = i;
+    while (j < 8 && w[j] === 0) j++;
+    if (j - i > bestLen) { bestStart = i; bestLen = j - i; }
+    i = j;
+  }
+  let s = '';
+  for (let i = 0; i < 8; i++) {
+    if (i === bestStart) {
+      s += '::';
+      i += bestLen - 1;
+      continue;
+    }
+    if (s.length > 0 && !s.endsWith(':')) s += ':';
+    s += (w[i] as number).toString(16);
+  }
+  return s;
+}
+
+interface CompiledSpec {
+  spec: MessageSpec;
+  byType: (AttrSpec | undefined)[];
+}
+
+function compile(attrs: readonly AttrSpec[]): (AttrSpec | undefined)[] {
+  const byType: (AttrSpec | undefined)[] = [];
+  for (const a of attrs) byType[a.type] = a;
+  return byType;
+}
+
+const COMPILED = new Map<number, CompiledSpec & { op: 'new' | 'del' }>();
+for (const [type, { spec, op }] of MESSAGE_TYPES) COMPILED.set(type, { spec, op, byType: compile(spec.attrs) });
+const NEXTHOP_BY_TYPE = compile(NEXTHOP_ATTRS);
+
+class Malformed {
+  constructor(readonly reason: string) {}
+}
+
+function readUint(dv: DataView, off: number, size: 1 | 2 | 4): number {
+  return size === 1 ? dv.getUint8(off) : size === 2 ? dv.getUint16(off, true) : dv.getUint32(off, true);
+}
+
+function decodeVia(b: Uint8Array, dv: DataView, off: number, len: number): string {
+  // struct rtvia { __kernel_sa_family_t rtvia_family (u16); __u8 rtvia_addr[]; }
+  if (len < 2) throw new Malformed('RTA_VIA shorter than its family');
+  const fam = dv.getUint16(off, true);
+  const alen = len - 2;
+  if ((fam === AF.INET && alen !== 4) || (fam === AF.INET6 && alen !== 16)) throw new Malformed('RTA_VIA address length');
+  return formatAddress(b, off + 2, alen);
+}
+
+function decodeMultipath(b: Uint8Array, dv: DataView, off: number, len: number): Nexthop[] {
+  const out: Nexthop[] = [];
+  const end = off + len;
+  while (off + RTNEXTHOP_LEN <= end) {
+    const rtnhLen = dv.getUint16(off, true);
+    if (rtnhLen < RTNEXTHOP_LEN || off + rtnhLen > end) throw new Malformed('rtnexthop length');
+    const nh: Nexthop = {
+      oif: dv.getInt32(off + 4, true),
+      weight: dv.getUint8(off + 3) + 1,
+      flags: dv.getUint8(off + 2),
+      gateway: undefined,
+      via: undefined,
+    };
+    let a = off + RTNEXTHOP_LEN;
+    const aend = off + rtnhLen;
+    while (a + NLA_HDRLEN <= aend) {
+      const alen = dv.getUint16(a, true);
+      const atype = dv.getUint16(a + 2, true) & 0x3fff;
+      if (alen < NLA_HDRLEN || a + alen > aend) throw new Malformed('nexthop attribute length');
+      const spec = NEXTHOP_BY_TYPE[atype];
+      if (spec !== undefined) {
+        if (spec.codec === 'addr') nh.gateway = formatAddress(b, a + NLA_HDRLEN, alen - NLA_HDRLEN);
+        else nh.via = decodeVia(b, dv, a + NLA_HDRLEN, alen - NLA_HDRLEN);
+      }
+      a += align4(alen);
+    }
+    out.push(nh);
+    off += align4(rtnhLen);
+  }
+  return out;
+}
+
+function decodeMessage(b: Uint8Array, dv: DataView, off: number, len: number, type: number,
+  c: CompiledSpec & { op: 'new' | 'del' }): RtnlMessage {
+  const { spec, byType } = c;
+  const body = off + NLMSG_HDRLEN;
+  if (len < NLMSG_HDRLEN + spec.headerLen) throw new Malformed(`${spec.struct} truncated`);
+  const msg: Record<string, unknown> = {
+    kind: spec.kind,
+    op: c.op,
+    nlFlags: dv.getUint16(off + 6, true),
+    seq: dv.getUint32(off + 8, true),
+    pid: dv.getUint32(off + 12, true),
+  };
+  for (const f of spec.fields) msg[f.field] = readUint(dv, body + f.offset, f.size);
+  for (const a of spec.attrs) if (msg[a.field] === undefined) msg[a.field] = undefined;
+  let a = body + spec.headerLen;
+  const end = off + len;
+  while (a + NLA_HDRLEN <= end) {
+    const alen = dv.getUint16(a, true);
+    // NLA_F_NESTED / NLA_F_NET_BYTEORDER live in the top two bits of nla_type.
+    const atype = dv.getUint16(a + 2, true) & 0x3fff;
+    if (alen < NLA_HDRLEN || a + alen > end) throw new Malformed(`attribute ${atype} length ${alen}`);
+    const as = byType[atype];
+    if (as !== undefined) {
+      const p = a + NLA_HDRLEN;
+      const plen = alen - NLA_HDRLEN;
+      switch (as.codec) {
+        case 'u32':
+          if (plen < 4) throw new Malformed(`${as.name} shorter than 4 bytes`);
+          msg[as.field] = dv.getUint32(p, true);
+          break;
+        case 'u8':
+          if (plen < 1) throw new Malformed(`${as.name} empty`);
+          msg[as.field] = dv.getUint8(p);
+          break;
+        case 'addr':
+          if (plen !== 4 && plen !== 16) throw new Malformed(`${as.name} address length ${plen}`);
+          msg[as.field] = formatAddress(b, p, plen);
+          break;
+        case 'string': {
+          let e = p;
+          const pend = p + plen;
+          while (e < pend && b[e] !== 0) e++;
+          msg[as.field] = Buffer.from(b.buffer, b.byteOffset + p, e - p).toString('utf8');
+          break;
+        }
+        case 'multipath':
+          msg[as.field] = decodeMultipath(b, dv, p, plen);
+          break;
+        case 'via':
+          msg[as.field] = decodeVia(b, dv, p, plen);
+          break;
+      }
+    }
+    a += align4(alen);
+  }
+  return msg as unknown as RtnlMessage;
+}
+
+/**
+ * Parses every message of one datagram and hands each to `emit`, in order.
+ * `emit` receives `invalid` results for malformed input; this function never throws
+ * on malformed input.
+ */
+export function parseDatagram(buf: Uint8Array, emit: (m: RtnlMessage) => void): void {
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  let off = 0;
+  const total = buf.byteLength;
+  while (off + NLMSG_HDRLEN <= total) {
+    const len = dv.getUint32(off, true);
+    if (len < NLMSG_HDRLEN || off + len > total) {
+      emit({ kind: 'invalid', reason: `nlmsg_len ${len} at offset ${off} of ${total}`, bytes: buf.slice(off) });
+      return;
+    }
+    const type = dv.getUint16(off + 4, true);
+    const c = COMPILED.get(type);
+    try {
+      if (c !== undefined) {
+        emit(decodeMessage(buf, dv, off, len, type, c));
+      } else if (type === NLMSG.DONE) {
+        emit({ kind: 'done', seq: dv.getUint32(off + 8, true), flags: dv.getUint16(off + 6, true) });
+      } else if (type === NLMSG.ERROR) {
+        if (len < NLMSG_HDRLEN + 4) throw new Malformed('nlmsgerr truncated');
+        emit({ kind: 'error', seq: dv.getUint32(off + 8, true), errno: dv.getInt32(off + NLMSG_HDRLEN, true) });
+      } else if (type !== NLMSG.NOOP) {
+        emit({ kind: 'other', type });
+      }
+    } catch (e) {
+      if (!(e instanceof Malformed)) throw e;
+      emit({ kind: 'invalid', reason: e.reason, bytes: buf.slice(off, off + len) });
+    }
+    off += align4(len);
+  }
+  if (off < total && total - off >= 4) {
+    emit({ kind: 'invalid', reason: `${total - off} trailing bytes`, bytes: buf.slice(off) });
+  }
+}
+
+/** Convenience: all messages of a datagram as an array. */
+export function parseAll(buf: Uint8Array): RtnlMessage[] {
+  const out: RtnlMessage[] = [];
+  parseDatagram(buf, (m) => out.push(m));
+  return out;
+}
