@@ -1,0 +1,14 @@
+/**
+ * @roamwatch/processor: the correlation pipeline (pure RxJS operators) and its edges
+ * (Kafka source, InfluxDB sink, findings and dead-letter producers). docs/processor.md.
+ */
+export * from './types.js';
+export * from './config.js';
+export * from './decode.js';
+export * from './order.js';
+export * from './net.js';
+export * from './classify.js';
+export * from './points.js';
+export * from './correlate.js';
+export * from './pipeline.js';
+export * from './synthetic.js';

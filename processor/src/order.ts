@@ -1,0 +1,156 @@
+/**
+ * order: per-host event-time ordering with watermarks and bounded lateness.
+ *
+ * Each host's events are buffered and released in (timeUs, seq) order once the host's
+ * watermark has passed them: watermark = newest event time seen from that host −
+ * `allowedLatenessMs`. Hosts are independent: a host flushing its spool hours late is not
+ * late at all, because only its own clock counts.
+ *
+ * - An event older than what was already released for its host is *late*: it is passed on
+ *   at once, marked `late` (see docs/processor.md "Late events").
+ * - A re-sent event (same id as one seen recently from that host) is a duplicate: it is
+ *   passed on marked `duplicate` (so its Kafka offset is still released) and not processed.
+ * - Ticks (processing time from the edge) let a silent host's time run on: its effective
+ *   time is its newest event time plus the processing time since that event arrived.
+ * - `flush()` (end of a replay) releases everything and closes every host.
+ */
+import type { RoamwatchEvent } from '@roamwatch/core';
+
+export type OrderedItem<R> =
+  | { type: 'event'; event: RoamwatchEvent; ref: R | undefined; late: boolean; duplicate: boolean }
+  | { type: 'watermark'; host: string; timeUs: number };
+
+interface Buffered<R> {
+  event: RoamwatchEvent;
+  ref: R | undefined;
+}
+
+class HostBuffer<R> {
+  buf: Buffered<R>[] = [];
+  head = 0;
+  maxTimeUs = 0;
+  releasedUs = 0;
+  watermarkUs = 0;
+  /** Processing time (last tick) when maxTimeUs last advanced. */
+  arrivalTickUs = 0;
+  ids = new Set<string>();
+  idQueue: string[] = [];
+  idHead = 0;
+}
+
+export const END_OF_TIME_US = Number.MAX_SAFE_INTEGER;
+
+export class EventTimeOrderer<R> {
+  private readonly hosts = new Map<string, HostBuffer<R>>();
+  private readonly latenessUs: number;
+  private readonly dedupeIds: number;
+  private lastTickUs = 0;
+  /** Counters for the processor's self-report. */
+  readonly stats = { late: 0, duplicates: 0, buffered: 0 };
+
+  constructor({ allowedLatenessMs, dedupeIds }: { allowedLatenessMs: number; dedupeIds: number }) {
+    this.latenessUs = Math.round(allowedLatenessMs * 1000);
+    this.dedupeIds = dedupeIds;
+  }
+
+  get hostCount(): number {
+    return this.hosts.size;
+  }
+
+  push(event: RoamwatchEvent, ref: R | undefined, emit: (item: OrderedItem<R>) => void): void {
+    let h = this.hosts.get(event.host);
+    if (!h) {
+      h = new HostBuffer<R>();
+      h.arrivalTickUs = this.lastTickUs;
+      this.hosts.set(event.host, h);
+    }
+    if (h.ids.has(event.id)) {
+      this.stats.duplicates += 1;
+      emit({ type: 'event', event, ref, late: false, duplicate: true });
+      return;
+    }
+    this.remember(h, event.id);
+    if (event.timeUs < h.releasedUs) {
+      // Behind what was already released for this host: too late to put in order.
+      this.stats.late += 1;
+      emit({ type: 'event', event, ref, late: true, duplicate: false });
+      return;
+    }
+    this.insert(h, { event, ref });
+    this.stats.buffered += 1;
+    if (event.timeUs > h.maxTimeUs) {
+      h.maxTimeUs = event.timeUs;
+      h.arrivalTickUs = this.lastTickUs;
+    }
+    this.release(h, h.maxTimeUs - this.latenessUs, emit, false);
+  }
+
+  /** Processing time moved on: silent hosts' time moves with it. */
+  tick(nowUs: number, emit: (item: OrderedItem<R>) => void): void {
+    if (nowUs <= this.lastTickUs) return;
+    this.lastTickUs = nowUs;
+    for (const [host, h] of this.hosts) {
+      if (h.maxTimeUs === 0) continue;
+      const effective = h.maxTimeUs + Math.max(0, nowUs - h.arrivalTickUs);
+      const wm = effective - this.latenessUs;
+      if (wm > h.watermarkUs) {
+        this.release(h, wm, emit, true);
+        emit({ type: 'watermark', host, timeUs: h.watermarkUs });
+      }
+    }
+  }
+
+  /** End of input: release everything, in order, and close every host. */
+  flush(emit: (item: OrderedItem<R>) => void): void {
+    for (const [host, h] of this.hosts) {
+      this.release(h, END_OF_TIME_US, emit, true);
+      emit({ type: 'watermark', host, timeUs: END_OF_TIME_US });
+    }
+  }
+
+  private remember(h: HostBuffer<R>, id: string): void {
+    h.ids.add(id);
+    h.idQueue.push(id);
+    if (h.idQueue.length - h.idHead > this.dedupeIds) {
+      h.ids.delete(h.idQueue[h.idHead]!);
+      h.idHead += 1;
+      if (h.idHead > 1024 && h.idHead * 2 > h.idQueue.length) {
+        h.idQueue = h.idQueue.slice(h.idHead);
+        h.idHead = 0;
+      }
+    }
+  }
+
+  private insert(h: HostBuffer<R>, b: Buffered<R>): void {
+    const buf = h.buf;
+    let i = buf.length;
+    // Mostly in order already: walk back from the end.
+    while (i > h.head && before(b.event, buf[i - 1]!.event)) i -= 1;
+    if (i === buf.length) buf.push(b);
+    else buf.splice(i, 0, b);
+  }
+
+  private release(h: HostBuffer<R>, watermarkUs: number, emit: (item: OrderedItem<R>) => void, force: boolean): void {
+    if (watermarkUs > h.watermarkUs || force) h.watermarkUs = Math.max(h.watermarkUs, watermarkUs);
+    const buf = h.buf;
+    while (h.head < buf.length && buf[h.head]!.event.timeUs <= h.watermarkUs) {
+      const b = buf[h.head]!;
+      buf[h.head] = undefined as unknown as Buffered<R>;
+      h.head += 1;
+      this.stats.buffered -= 1;
+      if (b.event.timeUs > h.releasedUs) h.releasedUs = b.event.timeUs;
+      emit({ type: 'event', event: b.event, ref: b.ref, late: false, duplicate: false });
+    }
+    if (h.head === buf.length) {
+      h.buf = [];
+      h.head = 0;
+    } else if (h.head > 1024 && h.head * 2 > buf.length) {
+      h.buf = buf.slice(h.head);
+      h.head = 0;
+    }
+  }
+}
+
+function before(a: RoamwatchEvent, b: RoamwatchEvent): boolean {
+  return a.timeUs < b.timeUs || (a.timeUs === b.timeUs && a.seq < b.seq);
+}

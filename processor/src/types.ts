@@ -1,0 +1,134 @@
+/**
+ * The data that flows through the processor pipeline.
+ *
+ * The pipeline is a pure function from a stream of `PipelineInput` to a stream of
+ * `PipelineOutput`: no I/O and no clock inside. The edges (Kafka source, InfluxDB sink,
+ * findings and dead-letter producers, the CLI) feed records in and act on what comes out.
+ *
+ * `R` is an opaque reference the edge attaches to each record (for Kafka: topic, partition,
+ * offset). Every record comes out exactly once as part of a `release`, after every point,
+ * finding and dead letter it contributed to has been emitted; an edge that acknowledges
+ * those outputs before acting on the release (committing the offset) gets at-least-once
+ * delivery with idempotent points. See docs/processor.md "Commits and state".
+ */
+import type { RoamwatchEvent, Fix } from '@roamwatch/core';
+
+/** One record to process: an encoded envelope (a Kafka value, a JSON line) or an already decoded one. */
+export interface RecordInput<R> {
+  type: 'record';
+  value: string | Buffer | RoamwatchEvent;
+  ref?: R;
+}
+
+/**
+ * Processing-time progress from the edge's clock, µs since the epoch. Lets hosts that fall
+ * silent finish their open work (see `idle` in docs/processor.md). Replays send none, so
+ * their output depends on the events alone.
+ */
+export interface TickInput {
+  type: 'tick';
+  nowUs: number;
+}
+
+export type PipelineInput<R> = RecordInput<R> | TickInput;
+
+/** A metric point in the shape of docs/metrics.md; `timeNs` is a decimal string (ns do not fit a double). */
+export interface MetricPoint {
+  measurement: string;
+  tags: Record<string, string>;
+  /** Integer fields (written with the `i` suffix). */
+  ints?: Record<string, number>;
+  floats?: Record<string, number>;
+  strings?: Record<string, string>;
+  timeNs: string;
+}
+
+export type Classification = 'spurious' | 'address-moved' | 'legitimate' | 'scheduled' | 'manual' | 'peer' | 'unknown';
+export const CLASSIFICATIONS: readonly Classification[] = ['spurious', 'address-moved', 'legitimate', 'scheduled', 'manual', 'peer', 'unknown'];
+
+export type NetKind = 'route' | 'address' | 'link' | 'rule';
+
+export interface Trigger {
+  kind: NetKind;
+  /** e.g. `route 203.0.113.0/24 added to table main by bgp via 10.0.0.254 dev eth0`. */
+  summary: string;
+  /** ISO-8601 with µs (formatUs). */
+  time: string;
+  timeUs: number;
+  /** Envelope id of the event. */
+  eventId: string;
+}
+
+/** One reauthentication, explained. */
+export interface ReauthFinding {
+  type: 'reauth';
+  /** Deterministic: `host/conn/oldUniqueId/startUs`; the same events give the same id. */
+  id: string;
+  host: string;
+  conn: string;
+  classification: Classification;
+  /** Why this class, in one sentence naming the evidence. */
+  reason: string;
+  /** make-before-break (new SA up before the old one went down) or break-before-make. */
+  order: 'break-before-make' | 'make-before-break';
+  /** ISO time charon started the reauth (first log line, else the old SA's down event). */
+  time: string;
+  timeUs: number;
+  oldUniqueId: string;
+  newUniqueId: string | null;
+  localBefore: string | null;
+  localAfter: string | null;
+  remoteBefore: string | null;
+  remoteAfter: string | null;
+  /** Earliest trigger → reauth start; null without triggers. */
+  latencyMs: number | null;
+  /** Old CHILD_SAs down → new ones up (0 for make-before-break); null when not observed. */
+  downtimeMs: number | null;
+  triggers: Trigger[];
+  /** Triggers in the window beyond the `triggers` list (route storms). */
+  moreTriggers: number;
+  /** charon's log lines about this reauth, as delivered over VICI. */
+  evidence: string[];
+  /** From the latest path.verdict for this SA (or connection), when there is one. */
+  fix?: Fix;
+  fixes?: Fix[];
+}
+
+/** The path analyzer's verdict for an IKE_SA moved into or out of `at-risk`. */
+export interface AtRiskFinding {
+  type: 'at-risk';
+  id: string;
+  host: string;
+  conn: string;
+  uniqueId: string;
+  time: string;
+  timeUs: number;
+  atRisk: boolean;
+  verdict: string;
+  previous: string | null;
+  reasonCode: string;
+  reason: string;
+  localHost: string | null;
+  remoteHost: string | null;
+  consequence?: string;
+  fix?: Fix;
+  fixes?: Fix[];
+}
+
+export type Finding = ReauthFinding | AtRiskFinding;
+
+export interface DeadLetter<R> {
+  type: 'dead-letter';
+  /** Why it was rejected: the validation message naming the fields. */
+  reason: string;
+  /** Bounded error code: `not-json`, `invalid-event`, `unsupported-version`. */
+  code: string;
+  raw: string;
+  ref?: R;
+}
+
+export type PipelineOutput<R> =
+  | { type: 'point'; point: MetricPoint }
+  | { type: 'finding'; finding: Finding }
+  | DeadLetter<R>
+  | { type: 'release'; refs: R[] };
