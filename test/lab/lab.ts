@@ -575,6 +575,23 @@ class LabImpl implements Lab {
       run(['ip', '-n', gw.netns, '-batch', '-'], { input: `${gwBatch.join('\n')}\n` }),
       run(['ip', '-n', peer.netns, '-batch', '-'], { input: `${peerBatch.join('\n')}\n` }),
     ]);
+    if (this.ipv6) {
+      // The kernel adds the veths' fe80:: addresses only ~1 s after link up. Until then
+      // neighbour discovery cannot run (first IKE packet lost, 1 s retransmit), and when
+      // they appear charon sees an address change (a roam event). Wait for them before
+      // any charon starts.
+      await Promise.all(
+        [gw, peer].map((n) =>
+          pollUntil(
+            async () => {
+              const r = await n.ip(['-6', 'addr', 'show', 'dev', n.ifname, 'scope', 'link']);
+              return r.stdout.includes('fe80::') && !r.stdout.includes('tentative') ? true : undefined;
+            },
+            { timeoutMs: 10_000, intervalMs: 20, what: `IPv6 link-local address on ${n.netns}/${n.ifname}` },
+          ),
+        ),
+      );
+    }
   }
 
   private writeConfigs(): void {
