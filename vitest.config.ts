@@ -5,6 +5,7 @@ const alias = {
   '@roamwatch/core': fileURLToPath(new URL('./core/src/index.ts', import.meta.url)),
   '@roamwatch/agent': fileURLToPath(new URL('./agent/src/index.ts', import.meta.url)),
   '@roamwatch/processor': fileURLToPath(new URL('./processor/src/index.ts', import.meta.url)),
+  '@roamwatch/lab': fileURLToPath(new URL('./test/lab/index.ts', import.meta.url)),
 };
 
 // Two projects:
