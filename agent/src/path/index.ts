@@ -4,3 +4,6 @@ export * from './ip.js';
 export * from './lookup.js';
 export * from './settings.js';
 export * from './strongswan-conf.js';
+export * from './evaluate.js';
+export * from './ip-json.js';
+export * from './watcher.js';
