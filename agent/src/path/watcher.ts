@@ -9,7 +9,8 @@
  * update during one schedules another.
  */
 import type { Connection, IkeSa, PathVerdict, Verdict } from '@roamwatch/core';
-import { Observable, Subject } from 'rxjs';
+import type { Observable} from 'rxjs';
+import { Subject } from 'rxjs';
 import { toPathVerdict, type PathAnalysis } from './analyze.js';
 import { analyzeAll, type KernelLookupFn } from './evaluate.js';
 import type { KernelRouteAnswer, NetState } from './lookup.js';
