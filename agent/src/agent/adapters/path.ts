@@ -1,0 +1,134 @@
+/**
+ * Path analyzer adapter: `path.verdict` events, one per IKE_SA whose verdict changed (or was
+ * computed for the first time).
+ *
+ * It observes the envelope stream: SA state comes from vici.sa-snapshot and the SA events,
+ * configured connections from the snapshot, and any routing change (route.*, address.*,
+ * link.*, rule.*, netlink.resync) schedules a re-analysis of every SA `debounceMs` later
+ * (charon itself coalesces roam events for 100 ms). The routing state is the rtnetlink
+ * mirror, read directly. Analysis runs in a timer callback, never inside a source's read loop.
+ */
+import { errorMessage } from '@roamwatch/core';
+import type { Connection, IkeSa, Logger, RoamwatchEvent, Verdict } from '@roamwatch/core';
+import { analyze, toPathVerdict } from '../../path/analyze.js';
+import { loadCharonSettings } from '../../path/settings.js';
+import type { CharonSettings } from '../../path/settings.js';
+import type { NetState } from '../../path/lookup.js';
+import type { SourceAdapter, SourceContext, SourceReport } from '../sources.js';
+
+export interface PathAdapterOptions {
+  strongswanConf: string;
+  /** The routing state (the rtnetlink adapter's mirror). */
+  netState: () => NetState;
+  debounceMs?: number;
+}
+
+export class PathAdapter implements SourceAdapter {
+  readonly name = 'path' as const;
+  private readonly o: PathAdapterOptions;
+  private ctx: SourceContext | undefined;
+  private log: Logger | undefined;
+  private settings: CharonSettings | undefined;
+  private readonly sas = new Map<string, IkeSa>();
+  private conns = new Map<string, Connection>();
+  private charonVersion: string | undefined;
+  private readonly verdicts = new Map<string, Verdict>();
+  private timer: NodeJS.Timeout | undefined;
+  private lastError: string | undefined;
+  private stopped = false;
+
+  constructor(o: PathAdapterOptions) {
+    this.o = o;
+  }
+
+  start(ctx: SourceContext): void {
+    this.ctx = ctx;
+    this.log = ctx.logger;
+    try {
+      this.settings = loadCharonSettings({ path: this.o.strongswanConf });
+      for (const w of this.settings.warnings) this.log.warn('strongswan.conf', { warning: w });
+    } catch (err) {
+      this.lastError = errorMessage(err);
+      this.log.error('cannot read strongswan.conf; path verdicts use charon defaults', { file: this.o.strongswanConf, error: this.lastError });
+      this.settings = loadCharonSettings({ path: '/nonexistent/strongswan.conf' });
+    }
+  }
+
+  observe(ev: RoamwatchEvent): void {
+    switch (ev.kind) {
+      case 'vici.sa-snapshot':
+        this.sas.clear();
+        for (const s of ev.payload.ikeSas) this.sas.set(s.uniqueId, s);
+        this.conns = new Map(ev.payload.connections.map((c) => [c.name, c]));
+        if (ev.payload.charonVersion) this.charonVersion = /(\d+\.\d+\.\d+)/.exec(ev.payload.charonVersion)?.[1];
+        for (const id of [...this.verdicts.keys()]) if (!this.sas.has(id)) this.verdicts.delete(id);
+        this.schedule();
+        break;
+      case 'vici.ike-updown':
+        if (ev.payload.up) this.sas.set(ev.payload.ikeSa.uniqueId, ev.payload.ikeSa);
+        else {
+          this.sas.delete(ev.payload.ikeSa.uniqueId);
+          this.verdicts.delete(ev.payload.ikeSa.uniqueId);
+        }
+        this.schedule();
+        break;
+      case 'vici.ike-rekey':
+        this.sas.delete(ev.payload.old.uniqueId);
+        this.verdicts.delete(ev.payload.old.uniqueId);
+        this.sas.set(ev.payload.new.uniqueId, ev.payload.new);
+        this.schedule();
+        break;
+      case 'vici.ike-update':
+        this.sas.set(ev.payload.ikeSa.uniqueId, {
+          ...ev.payload.ikeSa,
+          ...(ev.payload.newLocalHost ? { localHost: ev.payload.newLocalHost } : {}),
+          ...(ev.payload.newRemoteHost ? { remoteHost: ev.payload.newRemoteHost } : {}),
+        });
+        this.schedule();
+        break;
+      default:
+        if (ev.source === 'rtnetlink') this.schedule();
+    }
+  }
+
+  private schedule(): void {
+    if (this.timer || this.stopped || this.sas.size === 0) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.run();
+    }, this.o.debounceMs ?? 150);
+  }
+
+  private run(): void {
+    const ctx = this.ctx;
+    if (!ctx || !this.settings || this.stopped) return;
+    let net: NetState;
+    try {
+      net = this.o.netState();
+    } catch (err) {
+      this.lastError = errorMessage(err);
+      return;
+    }
+    for (const [id, sa] of this.sas) {
+      try {
+        const a = analyze(net, sa, this.conns.get(sa.name), this.settings, this.charonVersion);
+        const prev = this.verdicts.get(id);
+        if (prev === a.verdict) continue;
+        this.verdicts.set(id, a.verdict);
+        ctx.emit('path.verdict', toPathVerdict(a, prev));
+      } catch (err) {
+        this.lastError = errorMessage(err);
+        this.log?.warn('path analysis failed for an IKE_SA', { ikeSa: sa.name, uniqueId: id, error: this.lastError });
+      }
+    }
+  }
+
+  report(): SourceReport {
+    return { state: 'connected', ...(this.lastError ? { lastError: this.lastError } : {}) };
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+  }
+}

@@ -1,0 +1,295 @@
+/**
+ * VICI source adapter: charon's events and SA snapshots as envelopes.
+ *
+ * - Subscribes to log, ike-updown, ike-rekey, ike-update, child-updown, child-rekey before
+ *   connecting (the session registers them on every (re)connect).
+ * - Connecting: the first connect is retried here with backoff (vici.reconnectMinMs …
+ *   vici.reconnectMaxMs) for as long as the agent runs; afterwards the session reconnects
+ *   by itself. Meanwhile the status says `connecting`/`disconnected` with the last error, and
+ *   rtnetlink events keep flowing.
+ * - On every (re)connect: `vici.connection` connected, then a snapshot (list-sas + list-conns
+ *   + version) as `vici.sa-snapshot` with reason `connect` (first) or `reconnect`.
+ * - On a disconnect: `vici.connection` disconnected with the reason.
+ *
+ * The session delivers events from its own bounded queues (it never blocks its socket reads),
+ * and `emit` only appends to the spool: nothing here waits on Kafka.
+ * Event time: when the event reached this adapter (the session's queue adds well under a
+ * millisecond at idle; its receive time has millisecond resolution only).
+ */
+import { errorMessage } from '@roamwatch/core';
+import type { ChildSa as ChildSaPayload, Connection, IkeSa as IkeSaPayload, Logger } from '@roamwatch/core';
+import type { Subscription } from 'rxjs';
+import { ViciClient } from '../../vici/client.js';
+import type { ChildSa, Conn, IkeSa, TypedViciEvent, TypedViciEventName } from '../../vici/types.js';
+import type { ViciConnectionEvent } from '../../vici/session.js';
+import type { SourceAdapter, SourceContext, SourceReport, SourceState } from '../sources.js';
+
+export interface ViciAdapterOptions {
+  uri: string;
+  reconnectMinMs: number;
+  reconnectMaxMs: number;
+  commandTimeoutMs: number;
+}
+
+const EVENTS: TypedViciEventName[] = ['log', 'ike-updown', 'ike-rekey', 'ike-update', 'child-updown', 'child-rekey'];
+const IP_RE = /^[0-9a-fA-F:.]+(%[\w.-]+)?$/;
+
+const ip = (v: string | undefined) => (v !== undefined && v.length >= 2 && v.length <= 64 && IP_RE.test(v) ? v : undefined);
+const nonneg = (v: number | undefined) => (v !== undefined && Number.isInteger(v) && v >= 0 ? v : undefined);
+const cut = (v: string | undefined, n: number) => (v === undefined ? undefined : v.slice(0, n));
+
+/** Drops undefined fields: the contract omits what is unknown. */
+function compact<T extends object>(o: T): T {
+  for (const k of Object.keys(o) as Array<keyof T>) if (o[k] === undefined) delete o[k];
+  return o;
+}
+
+export function childSaPayload(c: ChildSa): ChildSaPayload {
+  return compact({
+    name: (c.name || c.key).slice(0, 255),
+    uniqueId: c.uniqueId !== undefined ? String(c.uniqueId) : c.key.slice(0, 32),
+    reqId: c.reqid !== undefined ? String(c.reqid) : undefined,
+    state: c.state || 'UNKNOWN',
+    mode: cut(c.mode, 32),
+    protocol: cut(c.protocol, 16),
+    spiIn: cut(c.spiIn, 16),
+    spiOut: cut(c.spiOut, 16),
+    localTs: c.localTs.map((t) => t.slice(0, 128)),
+    remoteTs: c.remoteTs.map((t) => t.slice(0, 128)),
+    installTimeS: nonneg(c.installTimeSec),
+    rekeyTimeS: nonneg(c.rekeyTimeSec),
+    lifeTimeS: nonneg(c.lifeTimeSec),
+  });
+}
+
+export function ikeSaPayload(s: IkeSa): IkeSaPayload {
+  return compact({
+    name: s.name.slice(0, 255),
+    uniqueId: String(s.uniqueId),
+    version: s.version === 1 || s.version === 2 ? s.version : undefined,
+    state: s.state || 'UNKNOWN',
+    localHost: ip(s.localHost),
+    localPort: s.localPort,
+    localId: cut(s.localId, 512),
+    remoteHost: ip(s.remoteHost),
+    remotePort: s.remotePort,
+    remoteId: cut(s.remoteId, 512),
+    initiator: s.initiator,
+    initiatorSpi: cut(s.initiatorSpi, 16),
+    responderSpi: cut(s.responderSpi, 16),
+    natLocal: s.natLocal,
+    natRemote: s.natRemote,
+    establishedS: nonneg(s.establishedSec),
+    rekeyTimeS: nonneg(s.rekeyTimeSec),
+    reauthTimeS: nonneg(s.reauthTimeSec),
+    tasksQueued: s.tasksQueued,
+    tasksActive: s.tasksActive,
+    tasksPassive: s.tasksPassive,
+    childSas: s.childSas.map(childSaPayload),
+  });
+}
+
+export function connectionPayload(c: Conn): Connection {
+  return compact({
+    name: c.name.slice(0, 255),
+    localAddrs: c.localAddrs.map((a) => a.slice(0, 255)),
+    remoteAddrs: c.remoteAddrs.map((a) => a.slice(0, 255)),
+    version: cut(c.version, 16),
+    reauthTimeS: nonneg(c.reauthTimeSec),
+    rekeyTimeS: nonneg(c.rekeyTimeSec),
+    unique: cut(c.unique, 16),
+    children: c.children.map((ch) => ch.name.slice(0, 255)),
+  });
+}
+
+export class ViciAdapter implements SourceAdapter {
+  readonly name = 'vici' as const;
+  private readonly o: ViciAdapterOptions;
+  private client: ViciClient | undefined;
+  private ctx: SourceContext | undefined;
+  private log: Logger | undefined;
+  private subs: Subscription[] = [];
+  private state: SourceState = 'disconnected';
+  private lastError: string | undefined;
+  private connects = 0;
+  private reconnects = 0;
+  private failedAttempts = 0;
+  private stopped = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private readonly ikeSas = new Set<string>();
+  private snapshotting: Promise<void> | undefined;
+
+  constructor(o: ViciAdapterOptions) {
+    this.o = o;
+  }
+
+  start(ctx: SourceContext): void {
+    this.ctx = ctx;
+    this.log = ctx.logger;
+    const client = new ViciClient({
+      uri: this.o.uri,
+      commandTimeoutMs: this.o.commandTimeoutMs,
+      reconnect: { enabled: true, initialDelayMs: this.o.reconnectMinMs, maxDelayMs: this.o.reconnectMaxMs },
+    });
+    this.client = client;
+    this.subs.push(client.connectionEvents$.subscribe((e) => this.onConnection(e)));
+    this.subs.push(client.events(EVENTS).subscribe((e) => this.onEvent(e)));
+    this.state = 'connecting';
+    void this.connectLoop();
+  }
+
+  private async connectLoop(): Promise<void> {
+    let delay = this.o.reconnectMinMs;
+    while (!this.stopped && this.client) {
+      try {
+        await this.client.connect();
+        return;
+      } catch (err) {
+        if (this.stopped) return;
+        this.failedAttempts += 1;
+        const msg = errorMessage(err);
+        if (this.failedAttempts === 1) {
+          this.log?.warn('charon VICI socket not reachable; retrying (rtnetlink events keep flowing)', { uri: this.o.uri, error: msg });
+          this.ctx?.emit('vici.connection', { state: 'disconnected', uri: this.o.uri, reason: msg.slice(0, 1024), attempts: 1 });
+        } else if (msg !== this.lastError) this.log?.info('VICI still not reachable', { uri: this.o.uri, error: msg, attempts: this.failedAttempts });
+        this.lastError = msg;
+        this.state = 'connecting';
+        await new Promise<void>((r) => {
+          this.retryTimer = setTimeout(r, delay);
+        });
+        delay = Math.min(delay * 2, this.o.reconnectMaxMs);
+      }
+    }
+  }
+
+  private onConnection(e: ViciConnectionEvent): void {
+    const ctx = this.ctx;
+    if (!ctx || this.stopped) return;
+    switch (e.type) {
+      case 'connected':
+      case 'reconnected': {
+        const reconnect = this.connects > 0;
+        this.connects += 1;
+        if (e.type === 'reconnected') this.reconnects += 1;
+        const attempts = e.type === 'reconnected' ? e.attempts : this.failedAttempts;
+        this.state = 'connected';
+        this.lastError = undefined;
+        this.failedAttempts = 0;
+        this.log?.info(reconnect ? 'VICI reconnected; taking a new SA snapshot' : 'VICI connected; taking an SA snapshot', { uri: this.o.uri, attempts });
+        ctx.emit('vici.connection', { state: 'connected', uri: this.o.uri, attempts });
+        this.snapshotting = this.snapshot(reconnect ? 'reconnect' : 'connect');
+        break;
+      }
+      case 'disconnected': {
+        this.state = 'disconnected';
+        this.lastError = e.error ? errorMessage(e.error) : e.reason;
+        this.log?.warn('VICI disconnected; reconnecting', { uri: this.o.uri, reason: e.reason, error: this.lastError });
+        ctx.emit('vici.connection', { state: 'disconnected', uri: this.o.uri, reason: (this.lastError ?? e.reason).slice(0, 1024) });
+        break;
+      }
+      case 'reconnecting':
+        this.state = 'connecting';
+        if (e.lastError) this.lastError = errorMessage(e.lastError);
+        break;
+      case 'events-dropped':
+        this.log?.warn('VICI events dropped by a full subscriber queue', { events: e.events, dropped: e.dropped, totalDropped: e.totalDropped });
+        break;
+      default:
+        break;
+    }
+  }
+
+  private async snapshot(reason: 'connect' | 'reconnect'): Promise<void> {
+    const client = this.client;
+    const ctx = this.ctx;
+    if (!client || !ctx) return;
+    try {
+      const [sas, conns, version] = await Promise.all([client.listSas(), client.listConns(), client.version().catch(() => undefined)]);
+      this.ikeSas.clear();
+      for (const s of sas) this.ikeSas.add(String(s.uniqueId));
+      const charonVersion = version ? [version.daemon, version.version].filter(Boolean).join(' ').slice(0, 128) : undefined;
+      ctx.emit('vici.sa-snapshot', {
+        reason,
+        ikeSas: sas.map(ikeSaPayload),
+        connections: conns.map(connectionPayload),
+        ...(charonVersion ? { charonVersion } : {}),
+      });
+    } catch (err) {
+      if (this.stopped) return;
+      this.lastError = errorMessage(err);
+      this.log?.warn('SA snapshot failed (the next reconnect takes another)', { error: this.lastError });
+    }
+  }
+
+  private onEvent(e: TypedViciEvent): void {
+    const ctx = this.ctx;
+    if (!ctx || this.stopped) return;
+    switch (e.type) {
+      case 'log':
+        ctx.emit('vici.log', {
+          group: e.payload.group.slice(0, 16) || '?',
+          level: e.payload.level,
+          thread: e.payload.thread,
+          ...(e.payload.ikeSaName ? { ikeSaName: e.payload.ikeSaName.slice(0, 255) } : {}),
+          ...(e.payload.ikeSaUniqueId !== undefined ? { ikeSaUniqueId: String(e.payload.ikeSaUniqueId) } : {}),
+          msg: e.payload.msg.slice(0, 65535),
+        });
+        break;
+      case 'ike-updown': {
+        const id = String(e.payload.ikeSa.uniqueId);
+        if (e.payload.up) this.ikeSas.add(id);
+        else this.ikeSas.delete(id);
+        ctx.emit('vici.ike-updown', { up: e.payload.up, ikeSa: ikeSaPayload(e.payload.ikeSa) });
+        break;
+      }
+      case 'ike-rekey':
+        this.ikeSas.delete(String(e.payload.old.uniqueId));
+        this.ikeSas.add(String(e.payload.new.uniqueId));
+        ctx.emit('vici.ike-rekey', { old: ikeSaPayload(e.payload.old), new: ikeSaPayload(e.payload.new) });
+        break;
+      case 'ike-update':
+        ctx.emit(
+          'vici.ike-update',
+          compact({
+            ikeSa: ikeSaPayload(e.payload.ikeSa),
+            newLocalHost: ip(e.payload.localHost),
+            newLocalPort: e.payload.localPort,
+            newRemoteHost: ip(e.payload.remoteHost),
+            newRemotePort: e.payload.remotePort,
+          }),
+        );
+        break;
+      case 'child-updown':
+        ctx.emit('vici.child-updown', { up: e.payload.up, ikeSa: ikeSaPayload(e.payload.ikeSa) });
+        break;
+      case 'child-rekey':
+        ctx.emit('vici.child-rekey', { ikeSa: ikeSaPayload(e.payload.ikeSa), old: childSaPayload(e.payload.old), new: childSaPayload(e.payload.new) });
+        break;
+      case 'invalid':
+        this.log?.warn('malformed VICI event skipped', { event: e.name, error: e.error.message });
+        break;
+      default:
+        break;
+    }
+  }
+
+  report(): SourceReport {
+    return {
+      state: this.state,
+      uri: this.o.uri,
+      reconnects: this.reconnects,
+      ikeSas: this.ikeSas.size,
+      ...(this.lastError && this.state !== 'connected' ? { lastError: this.lastError } : {}),
+    };
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    for (const s of this.subs) s.unsubscribe();
+    this.subs = [];
+    await this.client?.close();
+    await this.snapshotting?.catch(() => undefined);
+    this.state = 'disconnected';
+  }
+}

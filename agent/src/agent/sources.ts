@@ -1,0 +1,248 @@
+/**
+ * The agent's sources, stamped into envelopes: one hot, ordered Observable of RoamwatchEvent.
+ *
+ * `createAgentSources` is shared by `roamwatch agent` (which subscribes a sink) and
+ * `roamwatch watch` (which subscribes the processor's pipeline). It owns the event factory, so
+ * every envelope of one host — rtnetlink, vici, path verdicts and the agent's own events —
+ * comes from one sequence: lastSeq + 1, + 2, …
+ *
+ * Sources are adapters behind the small `SourceAdapter` interface (start with an emit function,
+ * report a state, stop), so the composition is tested with fakes and wired to the real VICI
+ * session, rtnetlink mirror and path analyzer in `adapters.ts`. An adapter with `observe` sees
+ * every envelope after it is stamped (the path analyzer reacts to route and SA changes that way).
+ *
+ * Emission is synchronous: a source's read loop calls `emit`, the envelope is stamped and handed
+ * to every subscriber before `emit` returns. Subscribers must not block (the sink appends to
+ * its spool and returns); an adapter's read loop therefore never waits on Kafka.
+ */
+import { Observable, Subject } from 'rxjs';
+import { createEventFactory, createRealtimeClock, errorMessage, silentLogger } from '@roamwatch/core';
+import type { AgentStatus, EventClock, EventKind, EventOf, Logger, PayloadOf, RoamwatchEvent } from '@roamwatch/core';
+import type { SinkStatusReport } from '../sinks/types.js';
+import { AGENT_VERSION } from './version.js';
+
+export type SourceName = 'vici' | 'rtnetlink' | 'path';
+export type SourceState = 'connected' | 'connecting' | 'disconnected' | 'disabled';
+
+export interface SourceReport {
+  state: SourceState;
+  lastError?: string;
+  /** vici: the socket URI. */
+  uri?: string;
+  /** vici: reconnects since start. */
+  reconnects?: number;
+  /** rtnetlink: resyncs since start. */
+  resyncs?: number;
+  /** vici: IKE_SAs known from the last snapshot and events. */
+  ikeSas?: number;
+}
+
+/** Emits one fact; `timeUs` is when it was read (default: now). */
+export type Emit = <K extends EventKind>(kind: K, payload: PayloadOf<K>, timeUs?: number) => void;
+
+export interface SourceContext {
+  emit: Emit;
+  logger: Logger;
+  clock: EventClock;
+}
+
+export interface SourceAdapter {
+  readonly name: SourceName;
+  /** Starts reading; must not throw for unreachable daemons (retry and report instead). */
+  start(ctx: SourceContext): void;
+  /** Sees every stamped envelope, in order (optional). Must not block. */
+  observe?(event: RoamwatchEvent): void;
+  report(): SourceReport;
+  stop(): Promise<void>;
+}
+
+export interface AgentSourcesOptions {
+  /** Host id stamped into every envelope (and the Kafka key). */
+  hostId: string;
+  /** Last sequence number already used by this host (read from the spool); default 0. */
+  lastSeq?: number;
+  /** The sources to run; each can be left out (its status then says `disabled`). */
+  sources: SourceAdapter[];
+  /** agent.status heartbeat interval; 0 disables heartbeats. Default 30 000. */
+  statusIntervalMs?: number;
+  /** Sink-side fields of agent.status (spool, sent/dropped, lag); default: no sink. */
+  sinkStatus?: () => SinkStatusReport;
+  /** Emit agent.started on start and agent.stopping on stop (default true). */
+  lifecycleEvents?: boolean;
+  /** Non-secret config summary carried by agent.started. */
+  configSummary?: Record<string, unknown>;
+  clock?: EventClock;
+  logger?: Logger;
+}
+
+export interface AgentSources {
+  /** Every envelope in sequence order; hot and shared; sources start on the first subscription. */
+  readonly events$: Observable<RoamwatchEvent>;
+  /** The payload the next agent.status event would carry. */
+  status(): AgentStatus;
+  /** Stamps an agent-side event (agent.gap, …) into the same stream and sequence. */
+  emit<K extends EventKind>(kind: K, payload: PayloadOf<K>): EventOf<K>;
+  /** The last sequence number handed out. */
+  readonly lastSeq: number;
+  /** Stops the sources and timers, emits agent.stopping, completes events$. */
+  stop(reason?: string): Promise<void>;
+}
+
+const NO_SINK: SinkStatusReport = {
+  sink: { kind: 'none', state: 'ok' },
+  spool: { bytes: 0, events: 0, limitBytes: 0, droppedEvents: 0 },
+  eventsSent: 0,
+  eventsDropped: 0,
+  lagMs: 0,
+};
+
+export function createAgentSources(options: AgentSourcesOptions): AgentSources {
+  const clock = options.clock ?? createRealtimeClock();
+  const log = options.logger ?? silentLogger();
+  const factory = createEventFactory({ host: options.hostId, lastSeq: options.lastSeq ?? 0, clock, validate: true });
+  const subject = new Subject<RoamwatchEvent>();
+  const sources = options.sources;
+  const statusIntervalMs = options.statusIntervalMs ?? 30_000;
+  const lifecycle = options.lifecycleEvents ?? true;
+  const startedAtMs = Date.now();
+  let emitted = 0;
+  let invalid = 0;
+  let started = false;
+  let stopping = false;
+  let stopped = false;
+  let heartbeat: NodeJS.Timeout | undefined;
+  let emitting = false;
+  const queue: Array<() => void> = [];
+
+  /**
+   * Stamps and delivers; re-entrant calls (a subscriber or observer that emits) are queued
+   * and delivered after the current envelope, so subscribers always see seq order.
+   */
+  function deliver(make: () => RoamwatchEvent | undefined): void {
+    if (emitting) {
+      queue.push(() => deliver(make));
+      return;
+    }
+    emitting = true;
+    try {
+      const ev = make();
+      if (ev) {
+        emitted += 1;
+        subject.next(ev);
+        for (const s of sources) {
+          if (!s.observe) continue;
+          try {
+            s.observe(ev);
+          } catch (err) {
+            log.error('source observer failed', { source: s.name, error: errorMessage(err) });
+          }
+        }
+      }
+    } finally {
+      emitting = false;
+    }
+    const next = queue.shift();
+    if (next) next();
+  }
+
+  function stamp<K extends EventKind>(kind: K, payload: PayloadOf<K>, timeUs?: number): EventOf<K> | undefined {
+    if (stopped && kind !== 'agent.stopping') return undefined;
+    try {
+      return factory.make(kind, payload, timeUs === undefined ? undefined : { timeUs });
+    } catch (err) {
+      // A payload that breaks the contract is a bug in an adapter: count it, log it, go on.
+      invalid += 1;
+      log.error('dropped an invalid payload', { kind, error: errorMessage(err) });
+      return undefined;
+    }
+  }
+
+  const emit: Emit = (kind, payload, timeUs) => deliver(() => stamp(kind, payload, timeUs) as RoamwatchEvent | undefined);
+
+  function status(): AgentStatus {
+    const reportOf = (name: SourceName): SourceReport => sources.find((s) => s.name === name)?.report() ?? { state: 'disabled' };
+    const vici = reportOf('vici');
+    const rt = reportOf('rtnetlink');
+    const sink = (options.sinkStatus ?? (() => NO_SINK))();
+    const cpu = process.cpuUsage();
+    return {
+      agentVersion: AGENT_VERSION,
+      uptimeS: Math.round((Date.now() - startedAtMs) / 100) / 10,
+      sources: {
+        rtnetlink: { state: rt.state, ...(rt.resyncs !== undefined ? { resyncs: rt.resyncs } : {}), ...(rt.lastError ? { lastError: rt.lastError.slice(0, 1024) } : {}) },
+        vici: {
+          state: vici.state,
+          ...(vici.uri ? { uri: vici.uri } : {}),
+          ...(vici.reconnects !== undefined ? { reconnects: vici.reconnects } : {}),
+          ...(vici.lastError ? { lastError: vici.lastError.slice(0, 1024) } : {}),
+        },
+      },
+      sink: sink.sink,
+      spool: sink.spool,
+      eventsEmitted: emitted,
+      eventsSent: sink.eventsSent,
+      eventsDropped: sink.eventsDropped + invalid,
+      lagMs: sink.lagMs,
+      ...(vici.ikeSas !== undefined ? { ikeSas: vici.ikeSas } : {}),
+      cpuUserS: cpu.user / 1e6,
+      cpuSystemS: cpu.system / 1e6,
+      rssBytes: process.memoryUsage.rss(),
+    };
+  }
+
+  function start(): void {
+    if (started) return;
+    started = true;
+    if (lifecycle) {
+      emit('agent.started', { agentVersion: AGENT_VERSION, pid: process.pid, ...(options.configSummary ? { config: options.configSummary } : {}) });
+    }
+    const ctx: SourceContext = { emit, logger: log, clock };
+    for (const s of sources) {
+      try {
+        s.start({ ...ctx, logger: log.child({ component: s.name }) });
+      } catch (err) {
+        log.error('source failed to start', { source: s.name, error: errorMessage(err) });
+      }
+    }
+    if (statusIntervalMs > 0) {
+      heartbeat = setInterval(() => emit('agent.status', status()), statusIntervalMs);
+      heartbeat.unref();
+    }
+  }
+
+  const events$ = new Observable<RoamwatchEvent>((subscriber) => {
+    const sub = subject.subscribe(subscriber);
+    // Start after the subscriber is attached, so it sees agent.started and the first events.
+    queueMicrotask(start);
+    return () => sub.unsubscribe();
+  });
+
+  return {
+    events$,
+    status,
+    emit<K extends EventKind>(kind: K, payload: PayloadOf<K>): EventOf<K> {
+      let out: EventOf<K> | undefined;
+      deliver(() => (out = stamp(kind, payload)) as RoamwatchEvent | undefined);
+      if (!out && !emitting) throw new Error(`could not emit ${kind}`);
+      return out as EventOf<K>;
+    },
+    get lastSeq() {
+      return factory.lastSeq;
+    },
+    async stop(reason = 'stop requested'): Promise<void> {
+      if (stopping) return;
+      stopping = true;
+      if (heartbeat) clearInterval(heartbeat);
+      await Promise.all(
+        sources.map((s) =>
+          s.stop().catch((err: unknown) => {
+            log.warn('source did not stop cleanly', { source: s.name, error: errorMessage(err) });
+          }),
+        ),
+      );
+      stopped = true;
+      if (started && lifecycle) emit('agent.stopping', { agentVersion: AGENT_VERSION, pid: process.pid, reason: reason.slice(0, 256) });
+      subject.complete();
+    },
+  };
+}

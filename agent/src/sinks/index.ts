@@ -1,0 +1,12 @@
+/**
+ * Sinks: the durable spool, the delivery loop (SpooledSink) and the transports (Kafka,
+ * stdout, file). See docs/agent.md.
+ */
+export { Spool, SpoolError } from './spool.js';
+export type { SpoolFullPolicy, SpoolGap, SpoolOptions, SpoolRecord, SpoolStats } from './spool.js';
+export { SpooledSink } from './spooled-sink.js';
+export type { SpooledSinkOptions } from './spooled-sink.js';
+export { KafkaTransport, KafkaTopicError, kafkaTlsConfig } from './kafka.js';
+export type { KafkaCompression, KafkaSaslOptions, KafkaTlsOptions, KafkaTransportOptions } from './kafka.js';
+export { FileTransport, StreamTransport } from './lines.js';
+export type { Sink, SinkState, SinkStatusReport, Transport } from './types.js';
