@@ -1,0 +1,43 @@
+# syntax=docker/dockerfile:1
+# roamwatch image: the `roamwatch` CLI (processor, agent, watch, doctor, replay).
+# Multi-stage: the build stage has the compilers and dev dependencies; the runtime stage
+# has the compiled JavaScript, production dependencies and the rtnl-pipe helper, and runs
+# as the unprivileged `node` user (the compose `agent` service overrides that; see there).
+
+FROM node:20.18.1-bookworm AS build
+WORKDIR /src
+# Dependencies first, so that a source change does not re-install them.
+COPY package.json package-lock.json ./
+COPY core/package.json core/
+COPY agent/package.json agent/
+COPY processor/package.json processor/
+COPY cli/package.json cli/
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.base.json ./
+COPY core/ core/
+COPY agent/ agent/
+COPY processor/ processor/
+COPY cli/ cli/
+RUN npm run build \
+ && sh agent/native/build.sh \
+ && npm prune --omit=dev --no-audit --no-fund
+
+FROM node:20.18.1-bookworm-slim AS runtime
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=build /src/package.json /src/package-lock.json ./
+COPY --from=build /src/node_modules/ node_modules/
+COPY --from=build /src/core/package.json core/
+COPY --from=build /src/core/dist/ core/dist/
+COPY --from=build /src/agent/package.json agent/
+COPY --from=build /src/agent/dist/ agent/dist/
+COPY --from=build /src/agent/native/build/ agent/native/build/
+COPY --from=build /src/processor/package.json processor/
+COPY --from=build /src/processor/dist/ processor/dist/
+COPY --from=build /src/cli/package.json cli/
+COPY --from=build /src/cli/dist/ cli/dist/
+COPY --from=build /src/cli/bin/ cli/bin/
+RUN mkdir -p /var/lib/roamwatch/spool && chown -R node:node /var/lib/roamwatch
+USER node
+ENTRYPOINT ["node", "/app/cli/bin/roamwatch.js"]
+CMD ["--help"]
