@@ -1,0 +1,211 @@
+/**
+ * roamwatch's alert rules, contact point and notification policy, in Grafana's alerting
+ * file-provisioning format (apiVersion 1). Written to grafana/provisioning/alerting/roamwatch.yaml.
+ *
+ * Every rule is A (InfluxQL query) → B (reduce, dropping non-numbers) → C (threshold), with
+ * C as the condition. One alert instance per series of A, i.e. per the GROUP BY tags.
+ * The threshold semantics and for-durations are stated in each rule's `description`
+ * annotation and in docs/grafana.md.
+ */
+import { A, PROCESSOR_LAG_BOUND_MS, SILENT_WINDOW_MIN } from './queries.js';
+import { DASHBOARD_UIDS, DATASOURCE, PANEL_IDS } from './dashboards.js';
+import type { AlertQuery, AlertRule, AlertingFile } from './model.js';
+
+export const ALERT_FOLDER = 'roamwatch';
+export const CONTACT_POINT = 'roamwatch-oncall';
+/** Grafana's server-side expressions "datasource". */
+export const EXPR_UID = '__expr__';
+
+export type Reducer = 'last' | 'sum' | 'max' | 'min' | 'mean' | 'count';
+export type Evaluator = { type: 'gt' | 'lt'; params: [number] } | { type: 'within_range' | 'outside_range'; params: [number, number] };
+
+function influxql(query: string, fromSeconds: number): AlertQuery {
+  return {
+    refId: 'A',
+    datasourceUid: DATASOURCE.uid,
+    relativeTimeRange: { from: fromSeconds, to: 0 },
+    model: { refId: 'A', datasource: DATASOURCE, query, rawQuery: true, resultFormat: 'time_series', intervalMs: 60_000, maxDataPoints: 43_200 },
+  };
+}
+
+function reduce(reducer: Reducer): AlertQuery {
+  return {
+    refId: 'B',
+    datasourceUid: EXPR_UID,
+    model: { refId: 'B', datasource: { type: '__expr__', uid: EXPR_UID }, type: 'reduce', expression: 'A', reducer, settings: { mode: 'dropNN' } },
+  };
+}
+
+function threshold(evaluator: Evaluator): AlertQuery {
+  return {
+    refId: 'C',
+    datasourceUid: EXPR_UID,
+    model: { refId: 'C', datasource: { type: '__expr__', uid: EXPR_UID }, type: 'threshold', expression: 'B', conditions: [{ evaluator }] },
+  };
+}
+
+interface RuleSpec {
+  uid: string;
+  title: string;
+  query: string;
+  /** Look-back of the query, seconds before the evaluation time. */
+  rangeSeconds: number;
+  reducer: Reducer;
+  evaluator: Evaluator;
+  for: string;
+  noDataState: AlertRule['noDataState'];
+  severity: 'critical' | 'warning';
+  dashboardUid: string;
+  panelId: number;
+  summary: string;
+  description: string;
+  runbook: string;
+}
+
+function rule(s: RuleSpec): AlertRule {
+  return {
+    uid: s.uid,
+    title: s.title,
+    condition: 'C',
+    data: [influxql(s.query, s.rangeSeconds), reduce(s.reducer), threshold(s.evaluator)],
+    noDataState: s.noDataState,
+    execErrState: 'Error',
+    for: s.for,
+    dashboardUid: s.dashboardUid,
+    panelId: s.panelId,
+    annotations: { summary: s.summary, description: s.description, runbook: s.runbook },
+    labels: { team: 'network', component: 'roamwatch', severity: s.severity },
+    isPaused: false,
+  };
+}
+
+export const RULES: AlertRule[] = [
+  rule({
+    uid: 'roamwatch-spurious-reauth',
+    title: 'Spurious IKE_SA reauthentication',
+    query: A.spuriousReauth,
+    rangeSeconds: 15 * 60,
+    reducer: 'sum',
+    evaluator: { type: 'gt', params: [0] },
+    for: '0s',
+    noDataState: 'OK',
+    severity: 'warning',
+    dashboardUid: DASHBOARD_UIDS.fleet,
+    panelId: PANEL_IDS.fleetSpurious,
+    summary: '{{ $labels.host }} / {{ $labels.conn }}: {{ $values.B }} spurious reauthentication(s) in the last 15 minutes',
+    description:
+      'Fires per host and connection as soon as (for 0s) the sum of roamwatch_reauth.count with class=spurious over the last 15 minutes is > 0, ' +
+      'i.e. on the first evaluation after a spurious reauth is written; it resolves 15 minutes after the last one. No data (no reauths) is OK.',
+    runbook:
+      'charon tore down and re-established this IKE_SA after an unrelated route/address change because no route leads to its local address ' +
+      '(address on lo/dummy, local_addrs given as a hostname, %any, a range or a subnet, MOBIKE off). ' +
+      '1) Open the incident table (roamwatch-incidents) and read `trigger` and `fix` for this host/connection. ' +
+      '2) Apply the fix: add a route towards the peer with the local address as source, e.g. `ip route add <peer>/32 dev <if> src <local>`, ' +
+      'or set local_addrs to the literal IP (charon >= 5.5.2 then keeps the path), or enable MOBIKE. ' +
+      'As a last resort set charon.plugins.kernel-netlink.roam_events = no. ' +
+      '3) Check the gateway dashboard: the SA-at-risk verdict for the connection must turn to ok. ' +
+      '`roamwatch doctor` on the gateway prints the exact fix for every IKE_SA.',
+  }),
+  rule({
+    uid: 'roamwatch-sa-at-risk',
+    title: 'IKE_SA at risk of spurious reauthentication',
+    query: A.saAtRisk,
+    rangeSeconds: 30 * 24 * 3600,
+    reducer: 'last',
+    evaluator: { type: 'gt', params: [0] },
+    for: '5m',
+    noDataState: 'OK',
+    severity: 'warning',
+    dashboardUid: DASHBOARD_UIDS.fleet,
+    panelId: PANEL_IDS.fleetAtRisk,
+    summary: '{{ $labels.host }} / {{ $labels.conn }}: the next route change will reauthenticate this IKE_SA',
+    description:
+      'Fires per host and connection when the latest roamwatch_path.at_risk verdict within 30 days is > 0 (i.e. 1) ' +
+      'on every evaluation for 5 minutes (the grace lets an operator apply a fix without a page). A verdict is written only when it changes, ' +
+      'hence the 30-day look-back. No data is OK.',
+    runbook:
+      'The agent\'s path analyzer found no route that leads to this SA\'s local address, so charon will treat the next unrelated route or address ' +
+      'change as a path loss and reauthenticate (break-before-make: downtime). Nothing has failed yet. ' +
+      '1) See the SAs-at-risk table on roamwatch-fleet for the reason_code and the exact fix. ' +
+      '2) Typical fix: `ip route add <peer>/32 dev <if> src <local>` (make it persistent in the gateway\'s network config), ' +
+      'or local_addrs = <literal IP> in swanctl.conf. 3) The alert resolves when the verdict turns to ok.',
+  }),
+  rule({
+    uid: 'roamwatch-agent-silent',
+    title: 'roamwatch agent silent',
+    query: A.agentSilent,
+    rangeSeconds: 24 * 3600,
+    reducer: 'last',
+    evaluator: { type: 'lt', params: [0.5] },
+    for: '0s',
+    noDataState: 'OK',
+    severity: 'critical',
+    dashboardUid: DASHBOARD_UIDS.fleet,
+    panelId: PANEL_IDS.fleetSilent,
+    summary: '{{ $labels.host }}: no roamwatch agent heartbeat for at least ' + (SILENT_WINDOW_MIN - 1) + ' minutes',
+    description:
+      `Fires per host that sent heartbeats (roamwatch_agent) within the last 24 h when it sent none in the last ${SILENT_WINDOW_MIN} one-minute buckets ` +
+      `(the value is heartbeats per minute averaged over those buckets; the threshold is < 0.5, i.e. zero), so after ${SILENT_WINDOW_MIN - 1} to ${SILENT_WINDOW_MIN} minutes of silence; ` +
+      'for 0s because the window is in the query. An agent silent for more than 24 h drops out of the query and the alert resolves: decommission it or restart it.',
+    runbook:
+      'roamwatch sees nothing from this gateway: spurious reauths there go unnoticed. ' +
+      '1) On the gateway: `systemctl status roamwatch-agent` (or `docker compose --profile agent ps`) and its log. ' +
+      '2) If the agent runs, check its Kafka path: the pipeline-health dashboard shows its spool growing when Kafka is unreachable; ' +
+      'the spool keeps events, nothing is lost until the spool bound. 3) Check the processor (processor-lag alert): heartbeats are written by the processor.',
+  }),
+  rule({
+    uid: 'roamwatch-processor-lag',
+    title: 'roamwatch processor lagging',
+    query: A.processorLag,
+    rangeSeconds: 5 * 60,
+    reducer: 'last',
+    evaluator: { type: 'gt', params: [PROCESSOR_LAG_BOUND_MS] },
+    for: '5m',
+    noDataState: 'Alerting',
+    severity: 'critical',
+    dashboardUid: DASHBOARD_UIDS.pipeline,
+    panelId: PANEL_IDS.pipelineProcessorLag,
+    summary: '{{ $labels.instance }}: processor lag {{ $values.B }} ms is above ' + PROCESSOR_LAG_BOUND_MS + ' ms',
+    description:
+      `Fires per processor instance when its latest self-reported lag_ms (roamwatch_processor, last 5 minutes) is > ${PROCESSOR_LAG_BOUND_MS} ms ` +
+      'on every evaluation for 5 minutes. No data at all (no instance reported for 5 minutes) alerts too: the processor is down.',
+    runbook:
+      'Findings and metrics are late: dashboards and the other alerts are behind by this much. ' +
+      '1) Pipeline-health dashboard: is events_in rising (catching up) or flat (stuck)? Are dead letters rising? ' +
+      '2) `docker compose logs processor`; Kafka consumer group lag: `kafka-consumer-groups.sh --describe --group <group>`. ' +
+      '3) Scale out: add processor instances up to the topic\'s partition count; check InfluxDB write latency.',
+  }),
+];
+
+export function alertingFile(): AlertingFile {
+  return {
+    apiVersion: 1,
+    groups: [{ orgId: 1, name: 'roamwatch', folder: ALERT_FOLDER, interval: '1m', rules: RULES }],
+    contactPoints: [
+      {
+        orgId: 1,
+        name: CONTACT_POINT,
+        receivers: [
+          {
+            uid: 'roamwatch-oncall-webhook',
+            type: 'webhook',
+            // Grafana expands environment variables in provisioning files.
+            settings: { url: '$ROAMWATCH_ALERT_WEBHOOK_URL', httpMethod: 'POST' },
+            disableResolveMessage: false,
+          },
+        ],
+      },
+    ],
+    policies: [
+      {
+        orgId: 1,
+        receiver: CONTACT_POINT,
+        group_by: ['grafana_folder', 'alertname', 'host'],
+        group_wait: '30s',
+        group_interval: '5m',
+        repeat_interval: '4h',
+        routes: [{ receiver: CONTACT_POINT, object_matchers: [['severity', '=', 'critical']], group_by: ['alertname', 'host', 'instance'], continue: false }],
+      },
+    ],
+  };
+}

@@ -1,0 +1,171 @@
+/**
+ * Every InfluxQL query that roamwatch's dashboards and alert rules run, in one place.
+ *
+ * Why InfluxQL and not Flux (docs/grafana.md has the long version):
+ *  - the same text runs on InfluxDB 1.8 (the test server), 2.x through its DBRP mapping
+ *    (docker-compose; a bucket gets a "virtual" mapping automatically) and 3.x, which has
+ *    no Flux at all; Flux is in maintenance mode upstream;
+ *  - the test server's Flux is 0.65 (2020), so a Flux query proven there says little about
+ *    the Flux of InfluxDB 2.7, while InfluxQL's SELECT has not changed between them;
+ *  - Grafana evaluates InfluxQL alert rules in its backend, with `$timeFilter` and
+ *    `$__interval` filled in from the rule's relative time range.
+ *
+ * Rules of the house, checked by test/unit/grafana.test.ts:
+ *  - identifiers are always double-quoted, string literals single-quoted;
+ *  - every query bounds time with `$timeFilter` (never `now()`), so that a test can evaluate
+ *    a query "as of" any instant, exactly as Grafana does from the rule's relative range;
+ *  - dashboard queries filter by the `$host` (and `$conn`, `$instance`) template variables
+ *    with `=~ /^$var$/`, the form Grafana expands for multi-value and "All" (`.*`);
+ *  - names come from docs/metrics.md (the processor's contract) and nothing else.
+ */
+
+/** Measurements of docs/metrics.md. */
+export const M = {
+  reauth: 'roamwatch_reauth',
+  rekey: 'roamwatch_rekey',
+  sa: 'roamwatch_sa',
+  netChanges: 'roamwatch_net_changes',
+  path: 'roamwatch_path',
+  agent: 'roamwatch_agent',
+  processor: 'roamwatch_processor',
+} as const;
+
+/**
+ * An agent is "silent" when it sent no heartbeat in the last SILENT_WINDOW_MIN one-minute
+ * buckets (the newest bucket is the current, partial minute): between
+ * SILENT_WINDOW_MIN − 1 and SILENT_WINDOW_MIN minutes without a heartbeat. Only agents
+ * seen within the query's range (24 h for the alert) are considered.
+ */
+export const SILENT_WINDOW_MIN = 6;
+
+/** Processor lag above this bound (ms) is an alert (after its for-duration). */
+export const PROCESSOR_LAG_BOUND_MS = 60_000;
+
+const hostF = `"host" =~ /^$host$/`;
+const connF = `"conn" =~ /^$conn$/`;
+const instF = `"instance" =~ /^$instance$/`;
+
+/** Per-host heartbeat counts over the last SILENT_WINDOW_MIN minutes (newest value = now). */
+function heartbeatsRecent(where: string): string {
+  return (
+    `SELECT last("hb") AS "heartbeats" FROM (` +
+    `SELECT moving_average(count("uptime_s"), ${SILENT_WINDOW_MIN}) AS "hb" FROM "${M.agent}" ` +
+    `WHERE ${where}$timeFilter GROUP BY time(1m), "host" fill(0)` +
+    `) GROUP BY "host"`
+  );
+}
+
+/** Queries of the dashboards, by dashboard. */
+export const Q = {
+  vars: {
+    host: `SHOW TAG VALUES FROM "${M.agent}" WITH KEY = "host"`,
+    hostAny: `SHOW TAG VALUES FROM "${M.reauth}", "${M.sa}", "${M.path}", "${M.agent}" WITH KEY = "host"`,
+    conn: `SHOW TAG VALUES FROM "${M.sa}", "${M.path}", "${M.reauth}" WITH KEY = "conn" WHERE ${hostF}`,
+    instance: `SHOW TAG VALUES FROM "${M.processor}" WITH KEY = "instance"`,
+  },
+  fleet: {
+    spuriousOverTime:
+      `SELECT sum("count") FROM "${M.reauth}" WHERE "class" = 'spurious' AND ${hostF} AND $timeFilter ` +
+      `GROUP BY time($__interval), "host", "conn" fill(0)`,
+    spuriousTotal: `SELECT sum("count") FROM "${M.reauth}" WHERE "class" = 'spurious' AND ${hostF} AND $timeFilter`,
+    reauthsByClass:
+      `SELECT sum("count") FROM "${M.reauth}" WHERE ${hostF} AND $timeFilter ` +
+      `GROUP BY time($__interval), "class" fill(0)`,
+    routeChangeRate:
+      `SELECT sum("count") * 60000 / $__interval_ms FROM "${M.netChanges}" WHERE "kind" = 'route' AND ${hostF} AND $timeFilter ` +
+      `GROUP BY time($__interval), "host" fill(0)`,
+    downtimeOverTime:
+      `SELECT sum("downtime_ms") / 1000 FROM "${M.reauth}" WHERE "class" = 'spurious' AND ${hostF} AND $timeFilter ` +
+      `GROUP BY time($__interval), "host", "conn" fill(0)`,
+    downtimeTotal: `SELECT sum("downtime_ms") / 1000 FROM "${M.reauth}" WHERE "class" = 'spurious' AND ${hostF} AND $timeFilter`,
+    /** Runs over the panel's 30-day time override: a verdict is written only when it changes. */
+    atRiskNow:
+      `SELECT sum("at_risk") FROM (SELECT last("at_risk") AS "at_risk" FROM "${M.path}" ` +
+      `WHERE ${hostF} AND $timeFilter GROUP BY "host", "conn")`,
+    atRiskTable:
+      `SELECT "host", "conn", "verdict", "reason_code", "unique_id", "fix" FROM (` +
+      `SELECT last("at_risk") AS "at_risk", "verdict", "reason_code", "unique_id", "fix" FROM "${M.path}" ` +
+      `WHERE ${hostF} AND $timeFilter GROUP BY "host", "conn") WHERE "at_risk" = 1`,
+    agentsSilent:
+      `SELECT count("heartbeats") FROM (${heartbeatsRecent(`${hostF} AND `)}) WHERE "heartbeats" = 0`,
+  },
+  gateway: {
+    reauthsByConnClass:
+      `SELECT sum("count") FROM "${M.reauth}" WHERE ${hostF} AND ${connF} AND $timeFilter ` +
+      `GROUP BY time($__interval), "conn", "class" fill(0)`,
+    downtime:
+      `SELECT sum("downtime_ms") FROM "${M.reauth}" WHERE ${hostF} AND ${connF} AND $timeFilter ` +
+      `GROUP BY time($__interval), "conn", "class" fill(none)`,
+    saEvents:
+      `SELECT sum("count") FROM "${M.sa}" WHERE ${hostF} AND ${connF} AND $timeFilter ` +
+      `GROUP BY time($__interval), "conn", "state" fill(0)`,
+    rekeys:
+      `SELECT sum("count") FROM "${M.rekey}" WHERE ${hostF} AND ${connF} AND $timeFilter ` +
+      `GROUP BY time($__interval), "conn", "sa" fill(0)`,
+    netChanges:
+      `SELECT sum("count") FROM "${M.netChanges}" WHERE ${hostF} AND $timeFilter ` +
+      `GROUP BY time($__interval), "kind", "op" fill(0)`,
+    pathAtRisk:
+      `SELECT last("at_risk") FROM "${M.path}" WHERE ${hostF} AND ${connF} AND $timeFilter ` +
+      `GROUP BY time($__interval), "conn" fill(previous)`,
+    reauthTable:
+      `SELECT "conn", "class", "trigger_kind", "trigger", "latency_ms", "downtime_ms", ` +
+      `"old_unique_id", "new_unique_id", "local_before", "local_after", "fix" FROM "${M.reauth}" ` +
+      `WHERE ${hostF} AND ${connF} AND $timeFilter ORDER BY time DESC LIMIT 500`,
+    annoRouteChanges:
+      `SELECT "count", "kind"::tag, "op"::tag FROM "${M.netChanges}" WHERE ${hostF} AND "kind" = 'route' AND $timeFilter`,
+    annoReauths:
+      `SELECT "trigger", "fix", "class"::tag, "conn"::tag FROM "${M.reauth}" WHERE ${hostF} AND ${connF} AND $timeFilter`,
+  },
+  incidents: {
+    table:
+      `SELECT "host", "conn", "trigger_kind", "trigger", "latency_ms", "downtime_ms", "fix", ` +
+      `"old_unique_id", "new_unique_id", "local_before", "remote_before", "finding_id" FROM "${M.reauth}" ` +
+      `WHERE "class" = 'spurious' AND ${hostF} AND $timeFilter ORDER BY time DESC LIMIT 1000`,
+    downtimeByConn:
+      `SELECT sum("downtime_ms") / 1000 AS "downtime_s", sum("count") AS "reauths", mean("latency_ms") AS "mean_latency_ms" ` +
+      `FROM "${M.reauth}" WHERE "class" = 'spurious' AND ${hostF} AND $timeFilter GROUP BY "host", "conn"`,
+  },
+  pipeline: {
+    heartbeats:
+      `SELECT count("uptime_s") FROM "${M.agent}" WHERE ${hostF} AND $timeFilter ` +
+      `GROUP BY time($__interval), "host" fill(0)`,
+    heartbeatsRecent: heartbeatsRecent(`${hostF} AND `),
+    sourcesConnected:
+      `SELECT min("vici_connected") AS "vici", min("rtnetlink_connected") AS "rtnetlink" FROM "${M.agent}" ` +
+      `WHERE ${hostF} AND $timeFilter GROUP BY time($__interval), "host" fill(none)`,
+    spoolBytes:
+      `SELECT last("spool_bytes") FROM "${M.agent}" WHERE ${hostF} AND $timeFilter ` +
+      `GROUP BY time($__interval), "host" fill(none)`,
+    spoolEvents:
+      `SELECT last("spool_events") FROM "${M.agent}" WHERE ${hostF} AND $timeFilter ` +
+      `GROUP BY time($__interval), "host" fill(none)`,
+    agentLag:
+      `SELECT max("lag_ms") FROM "${M.agent}" WHERE ${hostF} AND $timeFilter ` +
+      `GROUP BY time($__interval), "host" fill(none)`,
+    eventsDropped:
+      `SELECT last("events_dropped") FROM "${M.agent}" WHERE ${hostF} AND $timeFilter ` +
+      `GROUP BY time($__interval), "host" fill(none)`,
+    processorLag:
+      `SELECT max("lag_ms") FROM "${M.processor}" WHERE ${instF} AND $timeFilter ` +
+      `GROUP BY time($__interval), "instance" fill(none)`,
+    processorEvents:
+      `SELECT last("events_in") FROM "${M.processor}" WHERE ${instF} AND $timeFilter ` +
+      `GROUP BY time($__interval), "instance" fill(none)`,
+    deadLetters:
+      `SELECT last("dead_letters") FROM "${M.processor}" WHERE ${instF} AND $timeFilter ` +
+      `GROUP BY time($__interval), "instance" fill(none)`,
+  },
+} as const;
+
+/**
+ * Queries of the alert rules. Alert rules cannot use template variables; each one groups
+ * by the tags that make an alert instance (one instance per host and connection, per host,
+ * or per processor instance).
+ */
+export const A = {
+  spuriousReauth: `SELECT sum("count") FROM "${M.reauth}" WHERE "class" = 'spurious' AND $timeFilter GROUP BY "host", "conn"`,
+  saAtRisk: `SELECT last("at_risk") FROM "${M.path}" WHERE $timeFilter GROUP BY "host", "conn"`,
+  agentSilent: heartbeatsRecent(''),
+  processorLag: `SELECT last("lag_ms") FROM "${M.processor}" WHERE $timeFilter GROUP BY "instance", "group"`,
+} as const;
