@@ -7,3 +7,4 @@ export * from './strongswan-conf.js';
 export * from './evaluate.js';
 export * from './ip-json.js';
 export * from './watcher.js';
+export * from './vici-adapter.js';

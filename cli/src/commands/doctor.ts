@@ -1,3 +1,275 @@
-import { notBuilt } from './not-built.js';
+/**
+ * `roamwatch doctor`: one-shot check of every IKE_SA against the routing table, as
+ * charon's roam() will see it on the next route, address or link change, with the fix.
+ *
+ * Reads: the IKE_SAs and connections over VICI (list-sas, list-conns, version), the
+ * routing state of this network namespace (`ip -j`), charon's strongswan.conf (and its
+ * includes) and, when given or present, swanctl.conf for `mobike` (VICI does not report
+ * whether MOBIKE was negotiated). In kernel-lookup mode it asks the kernel like charon
+ * does (`ip route get <peer> from <local>`). Run it in charon's network namespace.
+ *
+ * Exit codes: 0 nothing at risk, 1 at least one SA at risk, 2 error.
+ */
+import { existsSync } from 'node:fs';
+import type { Command } from 'commander';
+import { Option } from 'commander';
+import { EXIT, errorMessage } from '@roamwatch/core';
+import type { Connection, IkeSa } from '@roamwatch/core';
+import {
+  analyzeAll,
+  coreConnection,
+  coreIkeSa,
+  DEFAULT_SWANCTL_CONF,
+  ipRunner,
+  kernelRouteGet,
+  loadCharonSettings,
+  readNetState,
+  readSwanctlMobike,
+  strongswanConfPath,
+  ViciClient,
+  type CharonSettings,
+  type NetState,
+  type PathAnalysis,
+} from '@roamwatch/agent';
+import type { KernelLookupKey, KernelRouteAnswer } from '@roamwatch/agent';
 
-export const { configure, run } = notBuilt('doctor', 'doctor');
+export interface DoctorSources {
+  /** IKE_SAs, connections and the daemon version from charon. */
+  charon(): Promise<{ ikeSas: IkeSa[]; connections: Connection[]; version: string | undefined }>;
+  net(): Promise<NetState>;
+  kernelLookup(key: KernelLookupKey, links: NetState['links']): Promise<KernelRouteAnswer>;
+}
+
+export interface DoctorOptions {
+  vici?: string | undefined;
+  strongswanConf?: string | undefined;
+  swanctlConf?: string | undefined;
+  format?: 'text' | 'json' | undefined;
+  /** Overrides the version reported by charon (e.g. to model 6.x). */
+  charonVersion?: string | undefined;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface DoctorResult {
+  charonVersion: string | undefined;
+  strongswanConf: string;
+  swanctlConf: string | undefined;
+  settings: Pick<CharonSettings, 'roamEvents' | 'processRoute' | 'processRules' | 'installRoutes' | 'routingTable' | 'ignoreRoutingTables' | 'makeBeforeBreak'> & {
+    fwmark: string | undefined;
+  };
+  sas: DoctorSa[];
+  warnings: string[];
+}
+
+export interface DoctorSa {
+  conn: string;
+  uniqueId: string;
+  state: string;
+  localHost: string | undefined;
+  remoteHost: string | undefined;
+  verdict: PathAnalysis['verdict'];
+  reasonCode: string;
+  reason: string;
+  consequence: PathAnalysis['consequence'];
+  route: string | undefined;
+  triggers: PathAnalysis['triggers'];
+  mobike: PathAnalysis['mobike'];
+  fixes: PathAnalysis['fixes'];
+  lookup: { mode: string; src: string | undefined; steps: string[] } | undefined;
+}
+
+export class DoctorError extends Error {}
+
+function viciErrorMessage(uri: string, err: unknown): string {
+  const chain: unknown[] = [];
+  for (let e: unknown = err; e && chain.length < 5; e = (e as { cause?: unknown }).cause) chain.push(e);
+  const code = chain.map((e) => (e as { code?: unknown }).code).find((c) => typeof c === 'string' && /^E[A-Z]+$/.test(c));
+  const path = uri.replace(/^unix:\/\//, '');
+  if (code === 'ENOENT') return `charon's VICI socket ${path} does not exist: is charon running (with the vici plugin)? Use --vici to point at it.`;
+  if (code === 'EACCES' || code === 'EPERM') return `permission denied on charon's VICI socket ${path}: run roamwatch doctor as root (or as a user allowed on the socket).`;
+  if (code === 'ECONNREFUSED') return `nothing listens on charon's VICI socket ${path} (charon stopped?).`;
+  return `cannot talk to charon over VICI at ${uri}: ${errorMessage(err)}`;
+}
+
+export function realSources(uri: string): DoctorSources {
+  const run = ipRunner();
+  return {
+    async charon() {
+      const client = new ViciClient({ uri, reconnect: { enabled: false }, connectTimeoutMs: 3000, commandTimeoutMs: 10_000 });
+      try {
+        await client.connect();
+        const [v, sas, conns] = [await client.version(), await client.listSas(), await client.listConns()];
+        return { version: v.version, ikeSas: sas.map(coreIkeSa), connections: conns.map(coreConnection) };
+      } catch (err) {
+        throw new DoctorError(viciErrorMessage(uri, err), { cause: err });
+      } finally {
+        await client.close().catch(() => undefined);
+      }
+    },
+    net: () => readNetState(run),
+    kernelLookup: (key, links) => kernelRouteGet(key, run, links),
+  };
+}
+
+export async function runDoctor(opts: DoctorOptions, sources: DoctorSources): Promise<DoctorResult> {
+  const env = opts.env ?? process.env;
+  const confPath = strongswanConfPath(opts.strongswanConf, env);
+  if (opts.strongswanConf && !existsSync(opts.strongswanConf)) throw new DoctorError(`--strongswan-conf ${opts.strongswanConf} does not exist`);
+  const { ikeSas, connections, version } = await sources.charon();
+  const charonVersion = opts.charonVersion ?? version;
+  let settings: CharonSettings;
+  try {
+    settings = loadCharonSettings({ path: confPath, env, ...(charonVersion ? { charonVersion } : {}) });
+  } catch (err) {
+    throw new DoctorError(`cannot read ${confPath}: ${errorMessage(err)}`, { cause: err });
+  }
+  const warnings = [...settings.warnings];
+  let mobike: Map<string, boolean> | undefined;
+  const swanctl = opts.swanctlConf ?? (existsSync(DEFAULT_SWANCTL_CONF) ? DEFAULT_SWANCTL_CONF : undefined);
+  if (opts.swanctlConf && !existsSync(opts.swanctlConf)) throw new DoctorError(`--swanctl-conf ${opts.swanctlConf} does not exist`);
+  if (swanctl) {
+    try {
+      mobike = readSwanctlMobike(swanctl);
+    } catch (err) {
+      warnings.push(`cannot read ${swanctl} for mobike settings: ${errorMessage(err)}`);
+    }
+  }
+  const net = await sources.net();
+  const analyses = await analyzeAll({
+    state: net,
+    ikeSas,
+    connections,
+    settings,
+    charonVersion,
+    mobike,
+    kernelLookup: (k) => sources.kernelLookup(k, net.links),
+  });
+  return {
+    charonVersion,
+    strongswanConf: confPath,
+    swanctlConf: swanctl,
+    settings: {
+      roamEvents: settings.roamEvents,
+      processRoute: settings.processRoute,
+      processRules: settings.processRules,
+      installRoutes: settings.installRoutes,
+      routingTable: settings.routingTable,
+      ignoreRoutingTables: settings.ignoreRoutingTables,
+      makeBeforeBreak: settings.makeBeforeBreak,
+      fwmark: settings.fwmark?.text,
+    },
+    sas: analyses.map((a, i) => ({
+      conn: a.ikeSaName,
+      uniqueId: a.uniqueId,
+      state: ikeSas[i]?.state ?? '',
+      localHost: a.localHost,
+      remoteHost: a.remoteHost,
+      verdict: a.verdict,
+      reasonCode: a.reasonCode,
+      reason: a.reason,
+      consequence: a.consequence,
+      route: a.route,
+      triggers: a.triggers,
+      mobike: a.mobike,
+      fixes: a.fixes,
+      lookup: a.lookup ? { mode: a.lookup.mode, src: a.lookup.src, steps: a.lookup.steps } : undefined,
+    })),
+    warnings,
+  };
+}
+
+export function exitCodeFor(r: DoctorResult): number {
+  return r.sas.some((s) => s.verdict === 'at-risk') ? EXIT.findings : EXIT.ok;
+}
+
+const MARK: Record<string, string> = { immune: 'immune', valid: 'valid', 'at-risk': 'AT RISK', unknown: 'unknown' };
+
+function table(rows: string[][]): string {
+  const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length))) ?? [];
+  return rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c] ?? 0))).join('  ').trimEnd()).join('\n');
+}
+
+function wrap(text: string, indent: string, width = 100): string {
+  const words = text.split(/\s+/);
+  const lines: string[] = [];
+  let line = '';
+  for (const w of words) {
+    if (line && line.length + 1 + w.length > width - indent.length) {
+      lines.push(line);
+      line = w;
+    } else line = line ? `${line} ${w}` : w;
+  }
+  if (line) lines.push(line);
+  return lines.map((l) => indent + l).join('\n');
+}
+
+export function formatText(r: DoctorResult): string {
+  const out: string[] = [];
+  const s = r.settings;
+  out.push(
+    `charon ${r.charonVersion ?? '(version unknown)'} · ${r.strongswanConf} · roam_events=${s.roamEvents ? 'yes' : 'no'} process_route=${s.processRoute ? 'yes' : 'no'} ` +
+      `install_routes=${s.installRoutes ? 'yes' : 'no'} routing_table=${s.routingTable}${s.ignoreRoutingTables.length ? ` ignore_routing_tables=${s.ignoreRoutingTables.join(' ')}` : ''}` +
+      `${s.fwmark ? ` fwmark=${s.fwmark}` : ''} make_before_break=${s.makeBeforeBreak ? 'yes' : 'no'}`,
+  );
+  if (r.sas.length === 0) {
+    out.push('', 'No IKE_SAs.');
+  } else {
+    out.push('', table([['CONN', 'ID', 'LOCAL', 'REMOTE', 'VERDICT', 'WHY'], ...r.sas.map((a) => [a.conn, a.uniqueId, a.localHost ?? '-', a.remoteHost ?? '-', MARK[a.verdict] ?? a.verdict, a.reasonCode])]));
+    for (const a of r.sas) {
+      if (a.verdict === 'immune' || a.verdict === 'valid') continue;
+      out.push('', `${a.conn}[${a.uniqueId}] ${a.localHost ?? '?'} → ${a.remoteHost ?? '?'}: ${MARK[a.verdict]}${a.consequence && a.consequence !== 'none' ? ` (next ${a.triggers.join('/') || 'change'} change: ${a.consequence})` : ''}`);
+      out.push(wrap(a.reason, '  '));
+      if (a.fixes.length > 0) {
+        out.push('  Fixes, least change first:');
+        for (const f of a.fixes) {
+          out.push(`  ${f.rank}. ${f.command}`);
+          out.push(wrap(f.why, '       '));
+          if (f.sideEffects) out.push(wrap(`side effects: ${f.sideEffects}`, '       '));
+        }
+      }
+    }
+    const ok = r.sas.filter((a) => a.verdict === 'valid' || a.verdict === 'immune');
+    if (ok.length > 0) {
+      out.push('');
+      for (const a of ok) out.push(wrap(`${a.conn}[${a.uniqueId}] ${a.verdict}: ${a.reason}`, '  ').replace(/^ {2}/, ''));
+    }
+  }
+  for (const w of r.warnings) out.push(`warning: ${w}`);
+  return `${out.join('\n')}\n`;
+}
+
+export function configure(cmd: Command): void {
+  cmd
+    .description(
+      'check every IKE_SA against the routing table as charon will on the next route/address/link change: ' +
+        'immune, valid (and the route that keeps it), at risk (what charon will do) with the exact fix. ' +
+        'Run it in charon\'s network namespace.',
+    )
+    .option('--vici <uri>', "charon's VICI socket", 'unix:///var/run/charon.vici')
+    .option('--strongswan-conf <path>', "charon's strongswan.conf (default: $STRONGSWAN_CONF, else /etc/strongswan.conf)")
+    .option('--swanctl-conf <path>', `swanctl.conf, read for each connection's mobike setting (default: ${DEFAULT_SWANCTL_CONF} when present)`)
+    .option('--charon-version <version>', 'model this charon version instead of the one charon reports (e.g. 6.0.1)')
+    .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
+    .addHelpText('after', '\nExit codes: 0 nothing at risk, 1 at least one IKE_SA at risk, 2 error.\nSee docs/path-analysis.md.');
+}
+
+export async function run(options: Record<string, unknown>): Promise<number> {
+  const uri = String(options['vici'] ?? 'unix:///var/run/charon.vici');
+  try {
+    const r = await runDoctor(
+      {
+        vici: uri,
+        strongswanConf: options['strongswanConf'] as string | undefined,
+        swanctlConf: options['swanctlConf'] as string | undefined,
+        charonVersion: options['charonVersion'] as string | undefined,
+        format: options['format'] as 'text' | 'json',
+      },
+      realSources(uri),
+    );
+    process.stdout.write(options['format'] === 'json' ? `${JSON.stringify(r, null, 2)}\n` : formatText(r));
+    return exitCodeFor(r);
+  } catch (err) {
+    process.stderr.write(`roamwatch doctor: ${errorMessage(err)}\n`);
+    return EXIT.error;
+  }
+}
