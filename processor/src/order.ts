@@ -46,7 +46,7 @@ export class EventTimeOrderer<R> {
   private readonly dedupeIds: number;
   private lastTickUs = 0;
   /** Counters for the processor's self-report. */
-  readonly stats = { late: 0, duplicates: 0, buffered: 0 };
+  readonly stats = { late: 0, duplicates: 0, buffered: 0, maxTimeUs: 0 };
 
   constructor({ allowedLatenessMs, dedupeIds }: { allowedLatenessMs: number; dedupeIds: number }) {
     this.latenessUs = Math.round(allowedLatenessMs * 1000);
@@ -78,6 +78,7 @@ export class EventTimeOrderer<R> {
     }
     this.insert(h, { event, ref });
     this.stats.buffered += 1;
+    if (event.timeUs > this.stats.maxTimeUs) this.stats.maxTimeUs = event.timeUs;
     if (event.timeUs > h.maxTimeUs) {
       h.maxTimeUs = event.timeUs;
       h.arrivalTickUs = this.lastTickUs;

@@ -23,6 +23,8 @@ export interface PipelineStats extends CorrelatorStats {
   deadLetters: number;
   buffered: number;
   hosts: number;
+  /** Newest event time seen (µs), for the lag self-report. */
+  maxEventTimeUs: number;
 }
 
 /** Synchronous core of the pipeline: push inputs, get outputs through `emit`. Used by the operator and the benchmarks. */
@@ -71,6 +73,7 @@ export class Pipeline<R> {
       deadLetters: this.deadLetters,
       buffered: this.orderer.stats.buffered,
       hosts: this.orderer.hostCount,
+      maxEventTimeUs: this.orderer.stats.maxTimeUs,
     };
   }
 }

@@ -1,3 +1,188 @@
-import { notBuilt } from './not-built.js';
+/**
+ * `roamwatch replay FILE|--from-kafka`: re-run the correlation over recorded events (a
+ * JSON-lines file of envelopes, or a Kafka topic from its start to its current end) and
+ * print the findings — the same ones the processor produced, because the pipeline depends
+ * on the events alone. Progress goes to stderr, only when it is a terminal.
+ */
+import { createReadStream, statSync, writeFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { randomBytes } from 'node:crypto';
+import type { Command } from 'commander';
+import { Observable, lastValueFrom, defaultIfEmpty } from 'rxjs';
+import { Kafka, logLevel } from 'kafkajs';
+import { ConfigError, EXIT, errorMessage } from '@roamwatch/core';
+import { processEvents, formatFinding, toLineProtocol, InfluxSink, CLASSIFICATIONS } from '@roamwatch/processor';
+import type { PipelineInput, Pipeline } from '@roamwatch/processor';
+import { addCorrelationFlags, addInfluxFlags, correlationOptions, influxOptions } from './pipeline-flags.js';
 
-export const { configure, run } = notBuilt('replay', 'replay');
+export function configure(cmd: Command): void {
+  cmd
+    .description('Re-run the correlation over recorded events (a JSON-lines file of envelopes, or a Kafka topic) and print the findings.')
+    // FILE is read from cmd.args (the shared action passes (options, command) only).
+    .usage('[options] FILE|--from-kafka   (FILE: JSON lines of event envelopes, - for stdin)')
+    .allowExcessArguments()
+    .option('--from-kafka', 'read the topic from its start to its current end instead of a file')
+    .option('--brokers <list>', 'Kafka brokers for --from-kafka', process.env.ROAMWATCH_KAFKA_BROKERS ?? '127.0.0.1:9092')
+    .option('--topic <name>', 'topic for --from-kafka', 'roamwatch.events')
+    .option('--format <format>', 'text | json (one finding per line)', 'text')
+    .option('--points <file>', 'also write the metric points as InfluxDB line protocol to this file')
+    .option('--no-progress', 'no progress line even on a terminal');
+  addInfluxFlags(cmd);
+  addCorrelationFlags(cmd);
+  cmd.addHelpText('after', '\nExit codes: 0 done, 2 bad usage, unreadable input or unreachable server.');
+}
+
+type Ref = never;
+
+export async function run(options: Record<string, unknown>, cmd: Command): Promise<number> {
+  const file = cmd.args[0];
+  const fromKafka = options.fromKafka === true;
+  const format = String(options.format);
+  let correlation;
+  let influx;
+  try {
+    if (!!file === fromKafka) throw new ConfigError('input', 'give either FILE or --from-kafka');
+    if (cmd.args.length > 1) throw new ConfigError('input', `one FILE only, got ${cmd.args.length}`);
+    if (format !== 'text' && format !== 'json') throw new ConfigError('format', `expected text or json, got ${JSON.stringify(format)}`);
+    correlation = correlationOptions(options);
+    influx = influxOptions(options, { required: false });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`roamwatch replay: ${err.message}\n`);
+      return EXIT.error;
+    }
+    throw err;
+  }
+  const showProgress = options.progress !== false && process.stderr.isTTY === true;
+  const progress = (done: number, total: number, unit: string) => {
+    if (!showProgress) return;
+    const width = 30;
+    const frac = total > 0 ? Math.min(1, done / total) : 0;
+    const bar = '#'.repeat(Math.round(frac * width)).padEnd(width, '.');
+    process.stderr.write(`\r[${bar}] ${(frac * 100).toFixed(0).padStart(3)}% ${done}/${total} ${unit}`);
+  };
+
+  let source: Observable<PipelineInput<Ref>>;
+  try {
+    source = file ? fileRecords(file, progress) : await kafkaRecords(String(options.brokers), String(options.topic), progress);
+  } catch (err) {
+    process.stderr.write(`roamwatch replay: ${errorMessage(err)}\n`);
+    return EXIT.error;
+  }
+  const sink = influx ? new InfluxSink(influx) : undefined;
+  const points: string[] = [];
+  const pointsFile = options.points as string | undefined;
+  let pipeline: Pipeline<unknown> | undefined;
+  let findings = 0;
+  try {
+    await lastValueFrom(
+      new Observable<void>((sub) =>
+        source.pipe(processEvents<Ref>({ ...correlation, onPipeline: (p) => (pipeline = p) })).subscribe({
+          next: (o) => {
+            if (o.type === 'point') {
+              const line = toLineProtocol(o.point);
+              if (pointsFile) points.push(line);
+              sink?.push(line);
+            } else if (o.type === 'finding') {
+              findings += 1;
+              process.stdout.write(format === 'json' ? `${JSON.stringify(o.finding)}\n` : `${formatFinding(o.finding, { color: process.stdout.isTTY === true })}\n`);
+            } else if (o.type === 'dead-letter') {
+              process.stderr.write(`${showProgress ? '\n' : ''}roamwatch replay: skipped an invalid record (${o.code}): ${o.reason.slice(0, 300)}\n`);
+            }
+          },
+          error: (e) => sub.error(e),
+          complete: () => sub.complete(),
+        }),
+      ).pipe(defaultIfEmpty(undefined)),
+    );
+  } catch (err) {
+    process.stderr.write(`\nroamwatch replay: ${errorMessage(err)}\n`);
+    return EXIT.error;
+  }
+  if (showProgress) process.stderr.write('\n');
+  if (pointsFile) writeFileSync(pointsFile, points.length ? points.join('\n') + '\n' : '');
+  if (sink) {
+    await sink.drained();
+    sink.close();
+  }
+  const s = pipeline?.stats();
+  if (s) {
+    const classes = CLASSIFICATIONS.filter((c) => s.reauths[c] > 0).map((c) => `${s.reauths[c]} ${c}`);
+    process.stderr.write(
+      `replayed ${s.events} events from ${s.hosts} hosts: ${findings} findings (reauths: ${classes.join(', ') || 'none'}), ${s.rekeys} rekeys, ${s.deadLetters} invalid, ${s.late} late, ${s.duplicates} duplicates\n`,
+    );
+  }
+  return EXIT.ok;
+}
+
+function fileRecords(file: string, progress: (done: number, total: number, unit: string) => void): Observable<PipelineInput<Ref>> {
+  const total = file === '-' ? 0 : statSync(file).size;
+  return new Observable((sub) => {
+    const input = file === '-' ? process.stdin : createReadStream(file);
+    const rl = createInterface({ input, crlfDelay: Infinity });
+    let bytes = 0;
+    let n = 0;
+    rl.on('line', (line) => {
+      bytes += Buffer.byteLength(line) + 1;
+      if (line.trim() === '') return;
+      sub.next({ type: 'record', value: line });
+      if (++n % 5000 === 0) progress(bytes, total, 'bytes');
+    });
+    rl.on('close', () => {
+      progress(total || bytes, total || bytes, 'bytes');
+      sub.complete();
+    });
+    input.on('error', (err: Error) => sub.error(err));
+    return () => rl.close();
+  });
+}
+
+async function kafkaRecords(brokers: string, topic: string, progress: (done: number, total: number, unit: string) => void): Promise<Observable<PipelineInput<Ref>>> {
+  const kafka = new Kafka({ clientId: 'roamwatch-replay', brokers: brokers.split(',').map((b) => b.trim()), logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  let ends: { partition: number; high: string; low: string }[];
+  try {
+    ends = await admin.fetchTopicOffsets(topic);
+  } finally {
+    await admin.disconnect();
+  }
+  const remaining = new Map(ends.filter((e) => BigInt(e.high) > BigInt(e.low)).map((e) => [e.partition, BigInt(e.high)]));
+  const total = ends.reduce((a, e) => a + Number(BigInt(e.high) - BigInt(e.low)), 0);
+  return new Observable((sub) => {
+    if (remaining.size === 0) {
+      sub.complete();
+      return;
+    }
+    const consumer = kafka.consumer({ groupId: `roamwatch-replay-${randomBytes(6).toString('hex')}` });
+    let done = 0;
+    let finished = false;
+    const finish = (err?: unknown) => {
+      if (finished) return;
+      finished = true;
+      void consumer.disconnect().finally(() => (err ? sub.error(err) : sub.complete()));
+    };
+    (async () => {
+      await consumer.connect();
+      await consumer.subscribe({ topic, fromBeginning: true });
+      await consumer.run({
+        autoCommit: false,
+        eachBatch: async ({ batch }) => {
+          const high = remaining.get(batch.partition);
+          if (high === undefined) return;
+          for (const m of batch.messages) {
+            if (BigInt(m.offset) >= high) break;
+            sub.next({ type: 'record', value: m.value ?? Buffer.alloc(0) });
+            done += 1;
+            if (BigInt(m.offset) + 1n >= high) remaining.delete(batch.partition);
+          }
+          if (done % 5000 < batch.messages.length) progress(done, total, 'records');
+          if (remaining.size === 0) {
+            progress(done, total, 'records');
+            finish();
+          }
+        },
+      });
+    })().catch(finish);
+  });
+}

@@ -1,0 +1,263 @@
+/**
+ * The Kafka processor: the composition root behind `roamwatch processor`.
+ *
+ *   kafka consumer group ──records──▶ processEvents (pure) ──▶ points   → InfluxSink
+ *        ▲                                                  ├─▶ findings → TopicSink (findings topic)
+ *        │                                                  ├─▶ dead letters → TopicSink (dead-letter topic)
+ *        └──── commit offsets ◀── OffsetTracker ◀── ReleaseTracker ◀─┘ releases
+ *
+ * - Per-partition order: kafkajs delivers each partition's batches in order; records of one
+ *   host share a partition (the key is the host).
+ * - At-least-once with idempotent points: an offset is committed only after the pipeline
+ *   released the record and every point, finding and dead letter emitted before that release
+ *   was acknowledged. A restart re-reads from the committed offset and rebuilds the state.
+ * - Backpressure: while more than `maxInFlight` records wait for acknowledgement (InfluxDB
+ *   down, a slow broker), the consumer stops fetching: eachBatch waits (sending heartbeats)
+ *   until the sinks catch up, then consumption resumes where it stopped.
+ * - The clock enters here only: ticks (processing time) every `tickMs`, and the
+ *   `roamwatch_processor` self-report every `selfReportMs`.
+ */
+import { Kafka, logLevel } from 'kafkajs';
+import type { Consumer, Producer, EachBatchPayload, KafkaConfig } from 'kafkajs';
+import { Subject } from 'rxjs';
+import type { Subscription } from 'rxjs';
+import { ConfigError, errorMessage, silentLogger } from '@roamwatch/core';
+import type { Logger } from '@roamwatch/core';
+import { processEvents } from '../pipeline.js';
+import type { Pipeline } from '../pipeline.js';
+import type { CorrelationConfig } from '../config.js';
+import type { PipelineInput, PipelineOutput, Finding } from '../types.js';
+import { toLineProtocol, nsOf } from '../points.js';
+import { InfluxSink } from './influxdb.js';
+import type { InfluxSinkOptions } from './influxdb.js';
+import { TopicSink } from './kafka-producer.js';
+import { ReleaseTracker, OffsetTracker } from './release-tracker.js';
+import type { BatchingSink } from './batching-sink.js';
+
+export interface KafkaRef {
+  topic: string;
+  partition: number;
+  offset: number;
+}
+
+export interface ProcessorOptions {
+  brokers: string[];
+  /** Topic of agent events. Default `roamwatch.events`. */
+  topic?: string;
+  /** Consumer group id. Default `roamwatch-processor`. */
+  groupId?: string;
+  /** Findings topic; `false` disables. Default `roamwatch.findings`. */
+  findingsTopic?: string | false;
+  /** Dead-letter topic. Default `<topic>.dead-letter`. */
+  deadLetterTopic?: string;
+  /** Where points go; undefined: no metrics (findings only). */
+  influx?: InfluxSinkOptions;
+  /** Read the topic from the start when the group has no committed offset. Default true. */
+  fromBeginning?: boolean;
+  correlation?: Partial<CorrelationConfig>;
+  /** Records consumed but not yet committable before the consumer waits. Default 50000. */
+  maxInFlight?: number;
+  /** Processing-time ticks (ms). Default 250. */
+  tickMs?: number;
+  /** Offset commit interval (ms). Default 1000. */
+  commitIntervalMs?: number;
+  /** Self-report interval (ms); 0 disables. Default 10000. */
+  selfReportMs?: number;
+  /** `instance` tag of the self-report. Default the hostname:pid. */
+  instance?: string;
+  clientId?: string;
+  logger?: Logger;
+  /** Extra kafkajs client settings (ssl, sasl…). */
+  kafka?: Partial<KafkaConfig>;
+  /** Called for every finding (the CLI prints them). */
+  onFinding?: (f: Finding) => void;
+}
+
+export interface ProcessorStats {
+  consumed: number;
+  committed: number;
+  inFlight: number;
+  paused: boolean;
+  pipeline: ReturnType<Pipeline<unknown>['stats']> | undefined;
+  influx: BatchingSink<string>['stats'] | undefined;
+}
+
+export interface RunningProcessor {
+  stats(): ProcessorStats;
+  /** Stop consuming, wait (up to drainTimeoutMs) for the sinks, commit what is safe, disconnect. */
+  stop(opts?: { drainTimeoutMs?: number }): Promise<void>;
+  /** Rejects when the consumer crashes for good. */
+  readonly done: Promise<void>;
+}
+
+export async function startProcessor(options: ProcessorOptions): Promise<RunningProcessor> {
+  const {
+    brokers,
+    topic = 'roamwatch.events',
+    groupId = 'roamwatch-processor',
+    findingsTopic = 'roamwatch.findings',
+    fromBeginning = true,
+    maxInFlight = 50_000,
+    tickMs = 250,
+    commitIntervalMs = 1000,
+    selfReportMs = 10_000,
+    logger = silentLogger(),
+  } = options;
+  const deadLetterTopic = options.deadLetterTopic ?? `${topic}.dead-letter`;
+  if (!brokers.length) throw new ConfigError('brokers', 'at least one broker host:port is required');
+  if (!Number.isInteger(maxInFlight) || maxInFlight < 1) throw new ConfigError('maxInFlight', `expected a positive integer, got ${maxInFlight}`);
+  const instance = options.instance ?? `${(await import('node:os')).hostname()}:${process.pid}`;
+
+  const kafka = new Kafka({ clientId: options.clientId ?? 'roamwatch-processor', brokers, logLevel: logLevel.NOTHING, ...options.kafka });
+  const producer: Producer = kafka.producer({ allowAutoTopicCreation: true });
+  const consumer: Consumer = kafka.consumer({ groupId, maxBytesPerPartition: 4 * 1024 * 1024, sessionTimeout: 30_000, heartbeatInterval: 3000 });
+
+  const influx = options.influx ? new InfluxSink({ logger, ...options.influx }) : undefined;
+  const findings = findingsTopic ? new TopicSink({ producer, topic: findingsTopic, name: 'findings', logger }) : undefined;
+  const deadLetters = new TopicSink({ producer, topic: deadLetterTopic, name: 'dead-letter', logger });
+  const sinks = [influx, findings, deadLetters].filter((s): s is NonNullable<typeof s> => !!s) as BatchingSink<unknown>[];
+
+  const offsets = new OffsetTracker();
+  let consumed = 0;
+  let committed = 0;
+  let paused = false;
+  let pipeline: Pipeline<unknown> | undefined;
+  const releases = new ReleaseTracker<KafkaRef>(sinks, (refs) => {
+    for (const r of refs) offsets.released(r.topic, r.partition, r.offset);
+  });
+
+  const input$ = new Subject<PipelineInput<KafkaRef>>();
+  const sub: Subscription = input$
+    .pipe(processEvents<KafkaRef>({ ...options.correlation, flushOnComplete: false, onPipeline: (p) => (pipeline = p) }))
+    .subscribe({
+      next: (o: PipelineOutput<KafkaRef>) => {
+        switch (o.type) {
+          case 'point':
+            influx?.push(toLineProtocol(o.point));
+            break;
+          case 'finding':
+            findings?.push({ key: o.finding.host, value: JSON.stringify(o.finding), headers: { 'finding-type': o.finding.type, 'finding-id': o.finding.id } });
+            options.onFinding?.(o.finding);
+            break;
+          case 'dead-letter':
+            deadLetters.push({
+              key: null,
+              value: o.raw,
+              headers: {
+                reason: o.reason.slice(0, 4096),
+                code: o.code,
+                ...(o.ref ? { 'source-topic': o.ref.topic, 'source-partition': String(o.ref.partition), 'source-offset': String(o.ref.offset) } : {}),
+              },
+            });
+            logger.warn('dead letter', { code: o.code, reason: o.reason.slice(0, 300), ...(o.ref ?? {}) });
+            if (o.ref) releases.release([o.ref]);
+            break;
+          case 'release':
+            releases.release(o.refs);
+            break;
+        }
+      },
+      error: (err) => logger.error('pipeline failed', { error: errorMessage(err) }),
+    });
+
+  const waitForRoom = async (heartbeat: () => Promise<void>, isRunning: () => boolean) => {
+    if (offsets.inFlight <= maxInFlight) return;
+    paused = true;
+    logger.warn('backpressure: consumption paused until the sinks catch up', { inFlight: offsets.inFlight, influxFailing: influx?.stats.failing ?? false });
+    let last = Date.now();
+    while (offsets.inFlight > maxInFlight / 2 && isRunning()) {
+      await new Promise((r) => setTimeout(r, 50));
+      await commit();
+      if (Date.now() - last > 2000) {
+        last = Date.now();
+        await heartbeat().catch(() => {});
+      }
+    }
+    paused = false;
+    logger.info('backpressure released: consumption resumed', { inFlight: offsets.inFlight });
+  };
+
+  let committing: Promise<void> | undefined;
+  const commit = async (): Promise<void> => {
+    if (committing) return committing;
+    const list = offsets.commits();
+    if (!list.length) return;
+    committing = consumer
+      .commitOffsets(list)
+      .then(() => {
+        offsets.committedOk(list);
+        committed += list.length;
+      })
+      .catch((err) => {
+        logger.warn('offset commit failed (will retry)', { error: errorMessage(err) });
+      })
+      .finally(() => {
+        committing = undefined;
+      });
+    return committing;
+  };
+
+  await producer.connect();
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning });
+  consumer.on(consumer.events.GROUP_JOIN, (e) => logger.info('joined consumer group', { groupId, assignment: e.payload.memberAssignment }));
+
+  const tick = setInterval(() => input$.next({ type: 'tick', nowUs: Date.now() * 1000 }), tickMs);
+  const commitTimer = setInterval(() => void commit(), commitIntervalMs);
+  let lastReport = { events: 0, deadLetters: 0, findings: 0 };
+  const report =
+    selfReportMs > 0 && influx
+      ? setInterval(() => {
+          const s = pipeline?.stats();
+          if (!s) return;
+          const lagMs = s.maxEventTimeUs ? Math.max(0, Date.now() - s.maxEventTimeUs / 1000) : 0;
+          influx.push(
+            toLineProtocol({
+              measurement: 'roamwatch_processor',
+              tags: { instance, group: groupId },
+              ints: { events_in: s.events - lastReport.events, dead_letters: s.deadLetters - lastReport.deadLetters, findings: s.findings - lastReport.findings },
+              floats: { lag_ms: Math.round(lagMs) },
+              timeNs: nsOf(Date.now() * 1000),
+            }),
+          );
+          lastReport = { events: s.events, deadLetters: s.deadLetters, findings: s.findings };
+        }, selfReportMs)
+      : undefined;
+
+  const done = consumer.run({
+    autoCommit: false,
+    eachBatchAutoResolve: true,
+    partitionsConsumedConcurrently: 1,
+    eachBatch: async ({ batch, heartbeat, isRunning, isStale }: EachBatchPayload) => {
+      for (const m of batch.messages) {
+        if (!isRunning() || isStale()) break;
+        const ref: KafkaRef = { topic: batch.topic, partition: batch.partition, offset: Number(m.offset) };
+        offsets.consumed(ref.topic, ref.partition, ref.offset);
+        consumed += 1;
+        input$.next({ type: 'record', value: m.value ?? Buffer.alloc(0), ref });
+        if (offsets.inFlight > maxInFlight) await waitForRoom(heartbeat, isRunning);
+      }
+      await heartbeat().catch(() => {});
+    },
+  });
+
+  return {
+    stats: () => ({ consumed, committed, inFlight: offsets.inFlight, paused, pipeline: pipeline?.stats(), influx: influx?.stats }),
+    done,
+    async stop({ drainTimeoutMs = 10_000 } = {}) {
+      clearInterval(tick);
+      clearInterval(commitTimer);
+      if (report) clearInterval(report);
+      await consumer.stop();
+      const drain = Promise.all(sinks.map((s) => s.drained()));
+      await Promise.race([drain, new Promise((r) => setTimeout(r, drainTimeoutMs))]);
+      await commit();
+      await committing;
+      for (const s of sinks) s.close();
+      sub.unsubscribe();
+      input$.complete();
+      await consumer.disconnect().catch(() => {});
+      await producer.disconnect().catch(() => {});
+    },
+  };
+}
