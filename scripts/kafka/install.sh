@@ -28,13 +28,18 @@ tmp="$RW_KAFKA_HOME/libs.tmp"
 rm -rf "$tmp"
 mkdir -p "$tmp"
 # -B: batch mode (no prompts). The local repository is under the cache dir;
-# dependency:copy-dependencies copies the broker's runtime closure.
-mvn -B -q -Dstyle.color=never -f "$here/pom.xml" \
+# dependency:copy-dependencies copies the broker's runtime closure. Maven's output
+# goes to a log file, shown when it fails.
+mvnlog="$RW_KAFKA_HOME/mvn.log"
+if ! mvn -B -Dstyle.color=never -f "$here/pom.xml" \
   -Dmaven.repo.local="$RW_M2_REPO" \
   -Dkafka.version="$RW_KAFKA_VERSION" \
   dependency:copy-dependencies \
   -DoutputDirectory="$tmp" \
-  -DincludeScope=runtime
+  -DincludeScope=runtime >"$mvnlog" 2>&1; then
+  tail -n 40 "$mvnlog" >&2
+  rw_die "mvn dependency:copy-dependencies failed (full log: $mvnlog)"
+fi
 [[ -f $tmp/kafka_2.13-$RW_KAFKA_VERSION.jar ]] || rw_die "kafka_2.13-$RW_KAFKA_VERSION.jar was not resolved"
 rm -rf "$libs"
 mv "$tmp" "$libs"
