@@ -79,7 +79,8 @@ describe('message codec', () => {
     const m = decodeMessage(bytes);
     expect(Object.keys(m)).toEqual(['__proto__']);
     expect(m['__proto__']).toBe('x');
-    expect(Object.getPrototypeOf(m)).toBe(null);
+    expect(Object.getPrototypeOf(m)).toBe(Object.prototype);
+    expect(() => decodeMessage(Buffer.concat([bytes, bytes]))).toThrow(ViciDuplicateKeyError);
   });
 
   it('when values are numbers, booleans, bigints or bytes, then they encode as strings or raw bytes', () => {

@@ -8,8 +8,8 @@
  * values with a 16-bit big-endian length; sections nest, lists do not).
  *
  * Decoding is strict: anything the README calls invalid raises a named `ViciDecodeError`
- * subclass (errors.ts) and nothing else. Decoded messages are plain objects with a null
- * prototype (a key named `__proto__` is just a key): a section is an object, a list is an
+ * subclass (errors.ts) and nothing else. Decoded messages are plain objects (a key named
+ * `__proto__` is an own property like any other): a section is an object, a list is an
  * array, a value is a string (UTF-8, the default) or a `Buffer` (`values: 'buffer'`, zero-copy
  * views into the received data).
  */
@@ -98,18 +98,64 @@ function decodeString(buf: Buffer, start: number, end: number): string {
   return buf.toString('utf8', start, end);
 }
 
+/**
+ * Names (keys, section and list names, event names) come from a small vocabulary. A
+ * direct-mapped cache from their bytes to one string instance means V8 sees the same
+ * (internalized) key string again and again instead of hashing and internalizing a fresh string
+ * for every property store: the single largest cost of decoding otherwise.
+ */
+const nameCacheSize = 4096;
+const nameCacheBytes: (Buffer | undefined)[] = new Array<Buffer | undefined>(nameCacheSize);
+const nameCacheStrings: string[] = new Array<string>(nameCacheSize);
+
+function decodeName(buf: Buffer, start: number, end: number): string {
+  const n = end - start;
+  if (n > 48) return decodeString(buf, start, end);
+  let h = n;
+  for (let i = start; i < end; i++) h = (Math.imul(h, 31) + buf[i]!) | 0;
+  const slot = (h ^ (h >>> 13)) & (nameCacheSize - 1);
+  const cached = nameCacheBytes[slot];
+  if (cached !== undefined && cached.length === n) {
+    let same = true;
+    for (let i = 0; i < n; i++) {
+      if (cached[i] !== buf[start + i]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return nameCacheStrings[slot]!;
+  }
+  const s = decodeString(buf, start, end);
+  nameCacheBytes[slot] = Buffer.from(buf.subarray(start, end));
+  nameCacheStrings[slot] = s;
+  return s;
+}
+
 interface OpenSection<V> {
   section: ViciMessage<V>;
   name: string;
 }
 
+const hasOwn = Object.prototype.hasOwnProperty;
+
+/**
+ * Adds `name` to a section, refusing duplicates. Sections are plain objects (V8 keeps them in
+ * fast mode and shares their hidden classes across messages of the same shape, which makes
+ * decoding several times faster than with null-prototype dictionaries); the one key that
+ * would change an object's prototype, `__proto__`, is defined as an own data property instead.
+ */
 function setUnique<V>(target: ViciMessage<V>, name: string, value: ViciValue<V>, offset: number): void {
-  if (target[name] !== undefined) throw new ViciDuplicateKeyError(name, offset);
-  target[name] = value;
+  if (target[name] !== undefined && hasOwn.call(target, name)) throw new ViciDuplicateKeyError(name, offset);
+  if (name === '__proto__') {
+    if (hasOwn.call(target, name)) throw new ViciDuplicateKeyError(name, offset);
+    Object.defineProperty(target, name, { value, enumerable: true, writable: true, configurable: true });
+  } else {
+    target[name] = value;
+  }
 }
 
 function decodeElements<V>(buf: Buffer, start: number, end: number, asBuffer: boolean): ViciMessage<V> {
-  const root = Object.create(null) as ViciMessage<V>;
+  const root: ViciMessage<V> = {};
   let current = root;
   const stack: OpenSection<V>[] = [];
   let list: V[] | null = null;
@@ -125,7 +171,7 @@ function decodeElements<V>(buf: Buffer, start: number, end: number, asBuffer: bo
         if (pos >= end) throw new ViciTruncatedError('element name length', at, 1, 0);
         const nameLen = buf[pos++]!;
         if (pos + nameLen > end) throw new ViciTruncatedError('element name', pos, nameLen, end - pos);
-        const name = decodeString(buf, pos, pos + nameLen);
+        const name = decodeName(buf, pos, pos + nameLen);
         pos += nameLen;
         if (type === ElemKeyValue) {
           if (list !== null) throw new ViciUnexpectedElementError('KEY_VALUE', `inside list "${listName}"`, at);
@@ -143,7 +189,7 @@ function decodeElements<V>(buf: Buffer, start: number, end: number, asBuffer: bo
           setUnique(current, name, list, at);
         } else {
           if (list !== null) throw new ViciUnexpectedElementError('SECTION_START', `inside list "${listName}"`, at);
-          const section = Object.create(null) as ViciMessage<V>;
+          const section: ViciMessage<V> = {};
           setUnique(current, name, section, at);
           stack.push({ section: current, name });
           current = section;
@@ -208,7 +254,7 @@ export function decodePacket(data: Uint8Array, options?: DecodeOptions): ViciPac
     if (pos >= end) throw new ViciTruncatedError('packet name length', pos, 1, 0);
     const nameLen = buf[pos++]!;
     if (pos + nameLen > end) throw new ViciTruncatedError('packet name', pos, nameLen, end - pos);
-    packet.name = decodeString(buf, pos, pos + nameLen);
+    packet.name = decodeName(buf, pos, pos + nameLen);
     pos += nameLen;
   }
   if (packetHasMessage(type)) {
