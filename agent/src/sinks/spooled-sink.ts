@@ -48,7 +48,7 @@ export class SpooledSink implements Sink {
   private sent = 0;
   private sentSeq = 0;
   private state: SinkState = 'down';
-  private lastError: string | undefined;
+  private lastError: string | undefined = 'not connected yet';
   private connected = false;
   private failures = 0;
   private retryBatch: SpoolRecord[] | undefined;

@@ -4,7 +4,7 @@
  * 1. Parse flags, load and validate the config (file < env < flags): a bad value exits 2 with
  *    a message naming the key, before anything connects.
  * 2. runAgent: open the spool, start the sink's delivery loop and the sources.
- * 3. SIGTERM / SIGINT: graceful stop (sources → flush → close); a second signal exits at once.
+ * 3. SIGTERM / SIGINT: graceful stop (sources → flush → close); a second SIGINT exits at once.
  *    An unhandled rejection or exception is logged and stops the agent the same way (exit 2);
  *    the spool keeps what was not sent.
  */
@@ -88,7 +88,10 @@ export async function run(options: Record<string, unknown>): Promise<number> {
     let stopping = false;
     const stop = (reason: string, exitCode: number) => {
       if (stopping) {
-        logger.warn('second stop request: exiting now (unsent events stay spooled)', { reason });
+        // A repeated SIGTERM is ignored (timeout(1) and some supervisors signal the process and
+        // its group; systemd sends SIGKILL after TimeoutStopSec anyway). A second Ctrl-C exits now.
+        if (reason !== 'SIGINT') return;
+        logger.warn('second interrupt: exiting now (unsent events stay spooled)', { reason });
         // The spool is written synchronously: what reached it survives this exit.
         process.exit(exitCode || EXIT.error);
       }
