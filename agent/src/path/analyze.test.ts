@@ -335,6 +335,16 @@ describe('fixes', () => {
     expect(a.fixes[0]?.command).toBe(`ip route change ${PEER4} via 10.0.0.254 dev eth0 metric 20 src ${LOCAL4}`);
   });
 
+  it('when the host route to the peer names another local address (another SA), then it is left alone and ours gets the next metric', () => {
+    const other = route(`${PEER4}/32`, { gateway: '10.0.0.254', oif: 'eth0', oifIndex: 2, prefsrc: '192.0.2.9' });
+    const st = gateway([viaGw, other], { addresses: [addr(1, '192.0.2.9', 32)] });
+    const a = analyze(st, sa(), conn(), S);
+    expect(a.fixes[0]?.command).toBe(`ip route add ${PEER4}/32 via 10.0.0.254 dev eth0 src ${LOCAL4} metric 1`);
+    const fixed = applyRouteFix(st, a.fixes[0]?.command ?? '');
+    expect(analyze(fixed, sa(), conn(), S).verdict).toBe('valid');
+    expect(analyze(fixed, sa({ localHost: '192.0.2.9', uniqueId: '8' }), conn(), S).verdict).toBe('valid');
+  });
+
   it('the settings fixes name their side effects, the config fix only appears without MOBIKE', () => {
     const a = analyze(gateway([viaGw]), sa(), conn(), S);
     expect(a.fixes.find((f) => f.command.startsWith('charon.plugins.kernel-netlink.roam_events = no'))?.sideEffects).toMatch(/DPD/);

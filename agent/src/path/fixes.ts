@@ -91,8 +91,9 @@ export function suggestFixes(input: FixInput): Fix[] {
     const dst = parsePrefix(base.dst);
     const isHostRoute = dst !== undefined && dst.len === hostLen && ipEquals(dst.addr, peer);
     const tableArg = base.table !== 254 ? ` table ${base.table}` : '';
-    const metricArg = base.priority ? ` metric ${base.priority}` : '';
-    if (isHostRoute && !base.multipath?.length && usableIf) {
+    // A host route that already names another address may serve another IKE_SA: never change it.
+    const namesOther = base.prefsrc !== undefined && !ipEquals(base.prefsrc, local);
+    if (isHostRoute && !namesOther && !base.multipath?.length && usableIf) {
       const changed: Route = { ...base, prefsrc: local };
       const { prefsrc: _drop, ...noSrc } = base;
       void _drop;
@@ -122,11 +123,15 @@ export function suggestFixes(input: FixInput): Fix[] {
         ...(hop.oif ? { oif: hop.oif } : {}),
         ...(hop.oifIndex !== undefined ? { oifIndex: hop.oifIndex } : {}),
       };
-      const sameKey = isHostRoute && (base.priority ?? 0) === (extra.priority ?? 0);
+      // Next to a host route that names another address, add ours with the next metric:
+      // the kernel keeps forwarding with the existing one, charon's lookup sees both.
+      if (isHostRoute && namesOther) extra.priority = (base.priority ?? 0) + 1;
+      const metric = extra.priority ? ` metric ${extra.priority}` : '';
+      const sameKey = isHostRoute && !namesOther && (base.priority ?? 0) === (extra.priority ?? 0);
       if (!sameKey && worksWith(input, extra)) {
         fixes.push({
           kind: 'route',
-          command: `${ipCmd(family)} add ${host}${via}${dev}${onlink} src ${local}${tableArg}${metricArg}`,
+          command: `${ipCmd(family)} add ${host}${via}${dev}${onlink} src ${local}${tableArg}${metric}`,
           why: `a host route to ${peer} that forwards like today's route (${formatRoute(base)}) and names ${local} as preferred source: charon's lookup finds it and keeps the path`,
           sideEffects: `locally originated traffic to ${peer} uses ${local} as source; make it persistent in your network configuration`,
         });

@@ -91,8 +91,8 @@ function viciErrorMessage(uri: string, err: unknown): string {
   return `cannot talk to charon over VICI at ${uri}: ${errorMessage(err)}`;
 }
 
-export function realSources(uri: string): DoctorSources {
-  const run = ipRunner();
+export function realSources(uri: string, opts: { netns?: string | undefined } = {}): DoctorSources {
+  const run = ipRunner({ netns: opts.netns });
   return {
     async charon() {
       const client = new ViciClient({ uri, reconnect: { enabled: false }, connectTimeoutMs: 3000, commandTimeoutMs: 10_000 });
@@ -248,6 +248,7 @@ export function configure(cmd: Command): void {
     .option('--vici <uri>', "charon's VICI socket", 'unix:///var/run/charon.vici')
     .option('--strongswan-conf <path>', "charon's strongswan.conf (default: $STRONGSWAN_CONF, else /etc/strongswan.conf)")
     .option('--swanctl-conf <path>', `swanctl.conf, read for each connection's mobike setting (default: ${DEFAULT_SWANCTL_CONF} when present)`)
+    .option('--netns <name>', "read routes and ask the kernel in this network namespace (`ip -n`), when charon runs in one")
     .option('--charon-version <version>', 'model this charon version instead of the one charon reports (e.g. 6.0.1)')
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
     .addHelpText('after', '\nExit codes: 0 nothing at risk, 1 at least one IKE_SA at risk, 2 error.\nSee docs/path-analysis.md.');
@@ -264,7 +265,7 @@ export async function run(options: Record<string, unknown>): Promise<number> {
         charonVersion: options['charonVersion'] as string | undefined,
         format: options['format'] as 'text' | 'json',
       },
-      realSources(uri),
+      realSources(uri, { netns: options['netns'] as string | undefined }),
     );
     process.stdout.write(options['format'] === 'json' ? `${JSON.stringify(r, null, 2)}\n` : formatText(r));
     return exitCodeFor(r);

@@ -1,0 +1,96 @@
+// Helpers for the path analyzer's lab matrix (test/integration/path-matrix.test.ts):
+// routing changes in the gateway namespace and an observer that tells, for real,
+// whether charon reauthenticated an IKE_SA after a change. Builds on the lab fixture
+// without changing it.
+import type { Lab, LogMark } from './lab.js';
+import { sleep } from './exec.js';
+
+export interface RoamObservation {
+  /** charon logged `creating roam job` after the change. */
+  roamJob: boolean;
+  /** Per IKE_SA name: did it reauthenticate (unique id changed / log line)? */
+  reauth: Record<string, boolean>;
+  /** Per IKE_SA name: what charon logged about the path (level 1 and 2 IKE lines). */
+  outcome: Record<string, string>;
+  uniqueIds: Record<string, { before: number; after: number }>;
+}
+
+const OUTCOMES = [
+  'keeping statically configured path',
+  'keeping connection path',
+  'old path is not available anymore',
+  'no route found to reach',
+  'reauthenticating IKE_SA due to address change',
+];
+
+let triggerSeq = 0;
+
+/** A route change that has nothing to do with any IKE_SA: a /32 on lo (lo is up and has addresses, so charon's process_route takes it). */
+export async function unrelatedRouteChange(lab: Lab): Promise<string[]> {
+  triggerSeq = (triggerSeq + 1) % 250;
+  const args = ['route', 'add', `198.18.${triggerSeq}.1/32`, 'dev', 'lo'];
+  await lab.gw.ip(args);
+  return args;
+}
+
+/** An address change (also a roam trigger): a /32 appears on lo. */
+export async function unrelatedAddressChange(lab: Lab): Promise<string[]> {
+  triggerSeq = (triggerSeq + 1) % 250;
+  const args = ['addr', 'add', `198.19.${triggerSeq}.1/32`, 'dev', 'lo'];
+  await lab.gw.ip(args);
+  return args;
+}
+
+function outcomeFor(log: string, name: string): string {
+  const lines = log.split('\n').filter((l) => l.includes(`<${name}|`));
+  const hits = lines.map((l) => OUTCOMES.find((o) => l.includes(o))).filter((o): o is string => o !== undefined);
+  return [...new Set(hits)].join('; ');
+}
+
+/**
+ * Runs `change`, then waits for charon's roam job (ROAM_DELAY is 100 ms) and for each
+ * named IKE_SA's decision; a reauthenticated SA is awaited until its successor is
+ * ESTABLISHED, so the lab is settled for the next step.
+ */
+export async function observeRoam(lab: Lab, names: string[], change: () => Promise<unknown>, opts: { quietMs?: number } = {}): Promise<RoamObservation> {
+  const before: Record<string, number> = {};
+  for (const n of names) before[n] = (await lab.waitForSa({ name: n })).uniqueid;
+  const mark: LogMark = lab.gw.logMark();
+  await change();
+  let roamJob = false;
+  try {
+    await lab.gw.waitForLog('creating roam job', { since: mark, timeoutMs: opts.quietMs ?? 1500 });
+    roamJob = true;
+  } catch {
+    roamJob = false;
+  }
+  if (roamJob) {
+    // every SA logs one of the outcomes within a few ms of the roam job
+    const deadline = Date.now() + 2000;
+    while (Date.now() < deadline && !names.every((n) => outcomeFor(lab.gw.log(mark), n) !== '')) await sleep(20);
+    await sleep(150);
+  }
+  const reauth: Record<string, boolean> = {};
+  const outcome: Record<string, string> = {};
+  const uniqueIds: Record<string, { before: number; after: number }> = {};
+  for (const n of names) {
+    const log = lab.gw.log(mark);
+    outcome[n] = outcomeFor(log, n);
+    const logged = outcome[n].includes('reauthenticating');
+    const b = before[n] as number;
+    let after = (await lab.gw.listSas(n)).find((s) => s.state === 'ESTABLISHED')?.uniqueid ?? -1;
+    if (logged || after !== b) {
+      after = (await lab.waitForSa({ name: n, uniqueIdAbove: b, timeoutMs: 15_000 })).uniqueid;
+    }
+    reauth[n] = logged || after !== b;
+    uniqueIds[n] = { before: b, after };
+  }
+  return { roamJob, reauth, outcome, uniqueIds };
+}
+
+/** Runs an `ip` command given as one string in the gateway namespace (a doctor fix). */
+export async function applyIpCommand(lab: Lab, command: string): Promise<void> {
+  const words = command.trim().split(/\s+/);
+  if (words[0] !== 'ip') throw new Error(`not an ip command: ${command}`);
+  await lab.gw.ip(words.slice(1));
+}
