@@ -372,6 +372,7 @@ export function analyze(
   const worst = without.verdict === 'at-risk' ? without : withM;
   return {
     ...pick(worst),
+    consequence: undefined,
     verdict: 'unknown',
     reasonCode: 'mobike-unknown',
     reason:

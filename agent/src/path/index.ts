@@ -8,3 +8,4 @@ export * from './evaluate.js';
 export * from './ip-json.js';
 export * from './watcher.js';
 export * from './vici-adapter.js';
+export * from './triggers.js';

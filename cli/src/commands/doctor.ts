@@ -217,7 +217,7 @@ export function formatText(r: DoctorResult): string {
     out.push('', table([['CONN', 'ID', 'LOCAL', 'REMOTE', 'VERDICT', 'WHY'], ...r.sas.map((a) => [a.conn, a.uniqueId, a.localHost ?? '-', a.remoteHost ?? '-', MARK[a.verdict] ?? a.verdict, a.reasonCode])]));
     for (const a of r.sas) {
       if (a.verdict === 'immune' || a.verdict === 'valid') continue;
-      out.push('', `${a.conn}[${a.uniqueId}] ${a.localHost ?? '?'} → ${a.remoteHost ?? '?'}: ${MARK[a.verdict]}${a.consequence && a.consequence !== 'none' ? ` (next ${a.triggers.join('/') || 'change'} change: ${a.consequence})` : ''}`);
+      out.push('', `${a.conn}[${a.uniqueId}] ${a.localHost ?? '?'} → ${a.remoteHost ?? '?'}: ${MARK[a.verdict]}${a.verdict === 'at-risk' && a.consequence ? ` (next ${a.triggers.join('/') || 'change'} change: ${a.consequence})` : ''}`);
       out.push(wrap(a.reason, '  '));
       if (a.fixes.length > 0) {
         out.push('  Fixes, least change first:');
