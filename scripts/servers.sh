@@ -6,7 +6,7 @@
 #   install  apt packages for the tests (strongSwan lab via scripts/lab/install.sh),
 #            Kafka jars from Maven Central, influxd built from the Go module proxy.
 #            Downloads and builds go to $ROAMWATCH_CACHE (default /var/cache/roamwatch).
-#   start    start the servers that are not running; wait until they answer.
+#   start    start the servers that are not running (in parallel); wait until they answer.
 #   stop     stop the servers started by `start` (by pid file only).
 #   status   print each server's state; exit 0 only when all named servers run.
 #   reset    stop the servers and delete their data ($ROAMWATCH_STATE).
@@ -71,7 +71,16 @@ case $cmd in
     for s in "${servers[@]}"; do bash "$scripts/$s/install.sh"; done
     ;;
   start)
-    for s in "${servers[@]}"; do bash "$scripts/$s/start.sh"; done
+    # The servers start in parallel (each waits for its own readiness); the command
+    # fails when any of them fails, after all have finished.
+    pids=()
+    for s in "${servers[@]}"; do
+      bash "$scripts/$s/start.sh" &
+      pids+=($!)
+    done
+    rc=0
+    for p in "${pids[@]}"; do wait "$p" || rc=1; done
+    exit "$rc"
     ;;
   stop)
     # Reverse order of start.
