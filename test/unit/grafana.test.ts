@@ -34,7 +34,7 @@ function committedDashboards(): Dashboard[] {
 }
 
 function validator(schema: object): (doc: unknown) => string[] {
-  const ajv = new Ajv({ allErrors: true, strict: true, strictTuple: false });
+  const ajv = new Ajv({ allErrors: true, strict: true, strictTuples: false });
   const validate = ajv.compile(schema);
   return (doc) => (validate(doc) ? [] : (validate.errors ?? []).map((e) => `${e.instancePath} ${e.message ?? ''} ${JSON.stringify(e.params)}`));
 }
