@@ -1,0 +1,147 @@
+#!/usr/bin/env node
+// The demo's story, step by step, against real charon in a lab (see scripts/demo.sh).
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { createLab } from '@roamwatch/lab';
+import { formatFinding } from '@roamwatch/processor';
+
+const CLI = fileURLToPath(new URL('../cli/bin/roamwatch.js', import.meta.url));
+const tty = process.stdout.isTTY;
+const bold = (s) => (tty ? `\u001b[1m${s}\u001b[0m` : s);
+const dim = (s) => (tty ? `\u001b[2m${s}\u001b[0m` : s);
+const step = (n, total, s) => console.log(`\n${bold(`[${n}/${total}] ${s}`)}`);
+const say = (s) => console.log(`    ${s}`);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const TOTAL = 7;
+
+let lab;
+let watch;
+const findings = [];
+const waiters = [];
+
+async function cleanup() {
+  if (watch && watch.exitCode === null) {
+    watch.kill('SIGTERM');
+    await new Promise((r) => { const t = setTimeout(r, 3000); watch.once('exit', () => { clearTimeout(t); r(); }); });
+  }
+  if (lab) {
+    step(TOTAL, TOTAL, 'Tearing down the lab (charon processes by pid, the two namespaces, the lab directory)');
+    await lab.teardown();
+    lab = undefined;
+    say('done: nothing of the demo is left on this machine');
+  }
+}
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => { cleanup().finally(() => process.exit(130)); });
+}
+
+function waitForFinding(pred, timeoutMs) {
+  const hit = findings.find(pred);
+  if (hit) return Promise.resolve(hit);
+  return new Promise((resolve) => {
+    const w = { pred, resolve };
+    waiters.push(w);
+    setTimeout(() => { const i = waiters.indexOf(w); if (i >= 0) { waiters.splice(i, 1); resolve(undefined); } }, timeoutMs);
+  });
+}
+
+const swanctlConf = () => `${lab.gw.swanctlDir}/swanctl.conf`;
+
+async function runCli(args) {
+  return lab.gw.exec(['node', CLI, ...args], { check: false, timeoutMs: 30_000 });
+}
+
+async function main() {
+  step(1, TOTAL, 'Building the lab: gateway and peer in two network namespaces, real charon 5.9.8 in each');
+  lab = await createLab({ name: 'demo' });
+  const conn = lab.connection();
+  say(`gateway ${lab.gw.netns}: IKE address ${conn.localAddress ?? lab.gw.address} on lo, local_addrs = ${conn.localAddrs}, MOBIKE off`);
+  say(`peer    ${lab.peer.netns}: ${lab.peer.address}`);
+  const sa0 = await lab.waitForSa({ name: conn.name });
+  say(`IKE_SA ${conn.name}[${sa0.uniqueid}] ESTABLISHED, gateway is the original initiator`);
+
+  step(2, TOTAL, 'Starting `roamwatch watch` in the gateway namespace (rtnetlink + VICI + path analyzer + correlation, no Kafka)');
+  watch = lab.gw.spawn(
+    ['node', CLI, 'watch', '--vici', lab.gw.viciUri, '--strongswan-conf', lab.gw.strongswanConfFile, '--host-id', 'demo-gw', '--format', 'json', '--allowed-lateness-ms', '1500'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let stderr = '';
+  watch.stderr.on('data', (d) => { stderr += d.toString(); if (stderr.length > 20_000) stderr = stderr.slice(-10_000); });
+  createInterface({ input: watch.stdout }).on('line', (line) => {
+    let f;
+    try { f = JSON.parse(line); } catch { return; }
+    findings.push(f);
+    console.log(formatFinding(f, { color: tty }).split('\n').map((l) => `  │ ${l}`).join('\n'));
+    for (const w of [...waiters]) if (w.pred(f)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(f); }
+  });
+  watch.on('exit', (code) => { if (lab) console.error(`roamwatch watch exited (${code}):\n${stderr}`); });
+  await sleep(3000);
+
+  step(3, TOTAL, 'Unrelated routing changes on the gateway (nothing about the tunnel\'s path changes)');
+  const changes = [
+    ['route', 'add', '192.0.2.0/24', 'dev', lab.gw.ifname],
+    ['route', 'add', '198.18.0.0/15', 'via', lab.peer.address],
+    ['route', 'del', '192.0.2.0/24', 'dev', lab.gw.ifname],
+  ];
+  let spurious = 0;
+  for (const args of changes) {
+    say(dim(`$ ip ${args.join(' ')}`));
+    const before = findings.length;
+    await lab.gw.ip(args);
+    const f = await waitForFinding((x, i = findings.indexOf(x)) => i >= before && x.type === 'reauth', 10_000);
+    if (f?.classification === 'spurious') spurious++;
+    if (!f) say('(no reauthentication seen within 10 s)');
+    await sleep(1500);
+  }
+  say(bold(`${spurious} of ${changes.length} unrelated changes made charon tear the tunnel down and rebuild it.`));
+
+  step(4, TOTAL, '`roamwatch doctor`: which IKE_SAs will the next route change reauthenticate, and what prevents it');
+  const doc = await runCli(['doctor', '--vici', lab.gw.viciUri, '--strongswan-conf', lab.gw.strongswanConfFile, '--swanctl-conf', swanctlConf(), '--format', 'text']);
+  console.log(doc.stdout.trimEnd().split('\n').map((l) => `  │ ${l}`).join('\n'));
+  say(`exit code ${doc.code} (1 = something is at risk)`);
+  const json = await runCli(['doctor', '--vici', lab.gw.viciUri, '--strongswan-conf', lab.gw.strongswanConfFile, '--swanctl-conf', swanctlConf(), '--format', 'json']);
+  let fix;
+  try {
+    const parsed = JSON.parse(json.stdout);
+    const sas = Array.isArray(parsed) ? parsed : parsed.sas ?? parsed.ikeSas ?? [];
+    fix = sas.flatMap((s) => s.fixes ?? []).find((x) => x.kind === 'route');
+  } catch { /* reported below */ }
+  if (!fix) throw new Error(`doctor suggested no route fix:\n${json.stdout}\n${json.stderr}`);
+
+  step(5, TOTAL, 'Applying the first fix doctor suggests, in the gateway namespace');
+  say(dim(`$ ${fix.command}`));
+  const argv = fix.command.split(/\s+/);
+  if (argv[0] !== 'ip') throw new Error(`unexpected fix command: ${fix.command}`);
+  await lab.gw.ip(argv.slice(1));
+  const after = await runCli(['doctor', '--vici', lab.gw.viciUri, '--strongswan-conf', lab.gw.strongswanConfFile, '--swanctl-conf', swanctlConf(), '--format', 'text']);
+  console.log(after.stdout.trimEnd().split('\n').map((l) => `  │ ${l}`).join('\n'));
+  say(`exit code ${after.code} (0 = nothing at risk)`);
+
+  step(6, TOTAL, 'The same kind of unrelated changes again: the calm');
+  const saBefore = await lab.waitForSa({ name: conn.name });
+  const calm = [
+    ['route', 'add', '192.0.2.0/24', 'dev', lab.gw.ifname],
+    ['route', 'del', '198.18.0.0/15', 'via', lab.peer.address],
+    ['route', 'del', '192.0.2.0/24', 'dev', lab.gw.ifname],
+  ];
+  const n0 = findings.filter((f) => f.type === 'reauth').length;
+  for (const args of calm) {
+    say(dim(`$ ip ${args.join(' ')}`));
+    await lab.gw.ip(args);
+    await sleep(2500);
+  }
+  const saAfter = await lab.waitForSa({ name: conn.name });
+  const n1 = findings.filter((f) => f.type === 'reauth').length;
+  const id = (s) => s.uniqueid;
+  say(bold(`${n1 - n0} reauthentications after the fix; IKE_SA unique id ${id(saBefore)} → ${id(saAfter)} (${id(saBefore) === id(saAfter) ? 'the tunnel stayed up' : 'CHANGED'})`));
+}
+
+main()
+  .then(() => cleanup())
+  .then(() => process.exit(0))
+  .catch(async (err) => {
+    console.error(`\nroamwatch demo failed: ${err instanceof Error ? err.stack ?? err.message : err}`);
+    await cleanup().catch(() => {});
+    process.exit(1);
+  });

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# roamwatch demo: one command on a fresh Debian 12 machine, as root.
+# Installs what it needs (strongSwan packages, npm dependencies, the build), then runs
+# scripts/demo.mjs: a two-namespace strongSwan lab, `roamwatch watch` against it, unrelated
+# route changes that make charon reauthenticate, `roamwatch doctor` and its fix, the calm
+# after it, and teardown. It never touches the host's own interfaces or routes: everything
+# happens inside the lab's network namespaces.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "roamwatch demo: must run as root (it creates network namespaces and runs charon): sudo npm run demo" >&2
+  exit 2
+fi
+for ns in rwlab-demo-gw rwlab-demo-peer; do
+  if ip netns list 2>/dev/null | grep -qw "$ns"; then
+    echo "roamwatch demo: network namespace $ns already exists (another demo running, or a crashed one)." >&2
+    echo "  If no demo is running: bash scripts/lab/cleanup.sh   (removes stale lab namespaces), then retry." >&2
+    exit 2
+  fi
+done
+
+say "Installing strongSwan (charon 5.9.8, swanctl, kernel-libipsec) from Debian's packages, if missing"
+bash scripts/lab/install.sh
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "Installing npm dependencies (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+say "Building roamwatch (TypeScript and the rtnetlink helper)"
+npm run --silent build
+exec node scripts/demo.mjs "$@"
