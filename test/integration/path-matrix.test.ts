@@ -132,17 +132,22 @@ describe('path analyzer vs real charon 5.9.8', () => {
         { name: 'rw', localAddrs: 'hostname' },
         { name: 'lit', localAddrs: 'literal' },
         { name: 'rw2', localAddrs: 'hostname' },
+        { name: 'rw3', localAddrs: 'hostname' },
       ],
     });
     const setup = 'IKE address on lo, peer on-link via rw-gw0';
-    const { doc } = await check(l, 'no src (hostname / literal local_addrs)', setup, ['rw', 'lit', 'rw2']);
+    const { doc } = await check(l, 'no src (hostname / literal local_addrs)', setup, ['rw', 'lit', 'rw2', 'rw3']);
     // the first fix for rw names 10.231.0.1; rw2 (10.231.0.3, same peer) stays at risk
     await fixAndRecheck(l, doc, 'route with src', 'rw');
     const { doc: two } = await check(l, 'two SAs, one src route', 'route to the peer with src 10.231.0.1', ['rw', 'rw2']);
     expect(sa(two, 'rw2').verdict).toBe('at-risk');
-    // rw2: a src route only in table 100, which no rule uses
-    await observeRoam(l, ['rw2'], () => l.gw.ip(['route', 'add', '10.231.1.2/32', 'dev', l.gw.ifname, 'src', '10.231.0.3', 'table', '100']));
-    await check(l, 'src route only in another table', 'ip route add 10.231.1.2/32 dev rw-gw0 src 10.231.0.3 table 100', ['rw', 'rw2']);
+    // rw2's first fix must leave rw's route alone (it adds one with the next metric)
+    expect(sa(two, 'rw2').fixes[0]?.command).toMatch(/ metric 1$/);
+    await fixAndRecheck(l, two, 'two SAs, one src route', 'rw2');
+    await check(l, 'two SAs, two src routes', 'both fixes applied', ['rw', 'rw2']);
+    // rw3: a src route only in table 100, which no rule uses
+    await observeRoam(l, ['rw3'], () => l.gw.ip(['route', 'add', '10.231.1.2/32', 'dev', l.gw.ifname, 'src', '10.231.0.4', 'table', '100']));
+    await check(l, 'src route only in another table', 'ip route add 10.231.1.2/32 dev rw-gw0 src 10.231.0.4 table 100', ['rw3']);
   });
 
   it('only a default route', async () => {

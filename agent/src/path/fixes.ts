@@ -7,10 +7,10 @@
  *  2. `ip route add <peer>/32 via <gw> dev <if> src <local> [table t] [metric m]` — a new
  *     host route that forwards exactly like the route in use, and names the local
  *     address (the fix from the strongSwan mailing list);
- *  3. `local_addrs = <local>` (literal IP) for the connection, when MOBIKE is not in use —
- *     charon then skips the check (5.5.2+); applies to SAs established after the reload;
- *  4. the same host route in a table that no rule uses (dump mode only): charon's lookup
+ *  3. the same host route in a table that no rule uses (dump mode only): charon's lookup
  *     sees every table, the kernel never forwards with it;
+ *  4. `local_addrs = <local>` (literal IP) for the connection, when MOBIKE is not in use —
+ *     charon then skips the check (5.5.2+); applies to SAs established after the reload;
  *  5. `charon.plugins.kernel-netlink.roam_events = no` — no roam check at all;
  *  6. `charon.process_route = no` — route changes stop triggering (partial fix).
  *
