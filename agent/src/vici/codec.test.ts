@@ -104,6 +104,34 @@ describe('message codec', () => {
   });
 });
 
+describe('section shape cache', () => {
+  it('when the same shape repeats (compiled factory path), then every decode is equal and independent', () => {
+    const bytes = encodeMessage({ a: '1', s: { x: 'y', l: ['p', 'q'] }, ['__proto__']: 'z' } as never);
+    const first = decodeMessage(bytes);
+    for (let i = 0; i < 5; i++) {
+      const again = decodeMessage(bytes);
+      expect(again).toEqual(first);
+      expect(again).not.toBe(first);
+      expect(Object.getPrototypeOf(again)).toBe(Object.prototype);
+      expect(Object.keys(again)).toEqual(['a', 's', '__proto__']);
+    }
+  });
+
+  it('when a repeated shape has a duplicate key, then every decode throws ViciDuplicateKeyError', () => {
+    const dup = Buffer.from([ElemKeyValue, 1, 97, 0, 0, ElemKeyValue, 1, 97, 0, 0]);
+    for (let i = 0; i < 4; i++) expect(() => decodeMessage(dup)).toThrow(ViciDuplicateKeyError);
+  });
+
+  it('when very many distinct shapes pass (trie reset), then decoding stays correct', () => {
+    for (let i = 0; i < 60_000; i++) {
+      const key = `k${i}`;
+      const m = decodeMessage(Buffer.concat([Buffer.from([ElemKeyValue, key.length]), Buffer.from(key), Buffer.from([0, 1, 118])]));
+      if (m[key] !== 'v') throw new Error(`wrong decode at ${i}`);
+    }
+    expect(decodeMessage(readmeExample)).toEqual(readmeTree);
+  });
+});
+
 describe('message decode errors', () => {
   const cases: [string, number[], new (...a: never[]) => ViciDecodeError][] = [
     ['unknown element type 0', [0], ViciUnknownElementTypeError],

@@ -107,57 +107,126 @@ function decodeString(buf: Buffer, start: number, end: number): string {
 const nameCacheSize = 4096;
 const nameCacheBytes: (Buffer | undefined)[] = new Array<Buffer | undefined>(nameCacheSize);
 const nameCacheStrings: string[] = new Array<string>(nameCacheSize);
+/**
+ * Short values repeat just as much (states, algorithm names, "yes", addresses, counters at
+ * 0), and creating a string costs ~100 ns in V8; a second, larger cache returns the same
+ * instance for the same bytes. Both caches are direct-mapped: a collision just replaces the
+ * entry, so memory stays bounded whatever the input.
+ */
+const valueCacheSize = 16384;
+const valueCacheBytes: (Buffer | undefined)[] = new Array<Buffer | undefined>(valueCacheSize);
+const valueCacheStrings: string[] = new Array<string>(valueCacheSize);
 
-function decodeName(buf: Buffer, start: number, end: number): string {
+function cachedString(buf: Buffer, start: number, end: number, bytes: (Buffer | undefined)[], strings: string[], mask: number): string {
   const n = end - start;
-  if (n > 48) return decodeString(buf, start, end);
+  // A collision only costs a cache miss: the bytes are compared before a hit.
   let h = n;
   for (let i = start; i < end; i++) h = (Math.imul(h, 31) + buf[i]!) | 0;
-  const slot = (h ^ (h >>> 13)) & (nameCacheSize - 1);
-  const cached = nameCacheBytes[slot];
+  const slot = (h ^ (h >>> 15)) & mask;
+  const cached = bytes[slot];
   if (cached !== undefined && cached.length === n) {
-    let same = true;
-    for (let i = 0; i < n; i++) {
-      if (cached[i] !== buf[start + i]) {
-        same = false;
-        break;
-      }
-    }
-    if (same) return nameCacheStrings[slot]!;
+    let i = 0;
+    while (i < n && cached[i] === buf[start + i]) i++;
+    if (i === n) return strings[slot]!;
   }
   const s = decodeString(buf, start, end);
-  nameCacheBytes[slot] = Buffer.from(buf.subarray(start, end));
-  nameCacheStrings[slot] = s;
+  bytes[slot] = Buffer.from(buf.subarray(start, end));
+  strings[slot] = s;
   return s;
 }
 
-interface OpenSection<V> {
-  section: ViciMessage<V>;
-  name: string;
+function decodeName(buf: Buffer, start: number, end: number): string {
+  if (end - start > 48) return decodeString(buf, start, end);
+  return cachedString(buf, start, end, nameCacheBytes, nameCacheStrings, nameCacheSize - 1);
+}
+
+function decodeValue(buf: Buffer, start: number, end: number): string {
+  if (end - start > 24) return decodeString(buf, start, end);
+  return cachedString(buf, start, end, valueCacheBytes, valueCacheStrings, valueCacheSize - 1);
+}
+
+/**
+ * Building sections. Adding properties one by one to an object with computed keys is the
+ * single largest cost of decoding in V8 (every addition is a megamorphic store with a map
+ * transition). Instead, the decoder collects a section's keys and values and builds the object
+ * at SECTION_END. Key sequences are tracked in a trie whose edges are the (cached, so
+ * identical) key strings; once a sequence has been seen twice it gets a compiled factory
+ * (an object literal with those keys), which allocates the object in one step with a stable
+ * hidden class. charon sends the same shapes over and over (every list-sa of an IKE_SA looks
+ * alike), so almost every section takes that path. Duplicate keys are detected once per
+ * shape. The trie and the factories are bounded (reset when full); shapes that never repeat
+ * (e.g. child-sas keyed by `<name>-<uniqueid>`) take the generic path.
+ */
+interface ShapeNode {
+  next: Map<string, ShapeNode> | undefined;
+  seen: number;
+  /** Compiled factory; `null` marks a key sequence with a duplicate. */
+  make: ((values: unknown[]) => Record<string, unknown>) | undefined | null;
+}
+const maxShapeNodes = 50_000;
+const maxFactories = 2_000;
+let shapeRoot: ShapeNode = { next: undefined, seen: 0, make: undefined };
+let shapeNodes = 0;
+let factories = 0;
+
+function compileFactory(keys: readonly string[]): (values: unknown[]) => Record<string, unknown> {
+  // JSON.stringify yields a valid JS string literal for any key; __proto__ must be a computed
+  // key in a literal, or it would set the prototype instead of defining a property.
+  const props = keys.map((k, i) => `${k === '__proto__' ? '["__proto__"]' : JSON.stringify(k)}: v[${i}]`);
+  return new Function('v', `return { ${props.join(', ')} };`) as (values: unknown[]) => Record<string, unknown>;
+}
+
+function buildSection<V>(keys: string[], values: unknown[], offset: number): ViciMessage<V> {
+  let node = shapeRoot;
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
+    let next = node.next?.get(k);
+    if (next === undefined) {
+      if (shapeNodes >= maxShapeNodes) {
+        shapeRoot = { next: undefined, seen: 0, make: undefined };
+        shapeNodes = 0;
+        factories = 0;
+        return buildGeneric(keys, values, offset);
+      }
+      next = { next: undefined, seen: 0, make: undefined };
+      (node.next ??= new Map()).set(k, next);
+      shapeNodes++;
+    }
+    node = next;
+  }
+  if (node.make) return node.make(values) as ViciMessage<V>;
+  if (node.make === null) return buildGeneric(keys, values, offset);
+  const obj = buildGeneric<V>(keys, values, offset);
+  if (++node.seen >= 2 && factories < maxFactories) {
+    node.make = compileFactory(keys);
+    factories++;
+  }
+  return obj;
 }
 
 const hasOwn = Object.prototype.hasOwnProperty;
 
-/**
- * Adds `name` to a section, refusing duplicates. Sections are plain objects (V8 keeps them in
- * fast mode and shares their hidden classes across messages of the same shape, which makes
- * decoding several times faster than with null-prototype dictionaries); the one key that
- * would change an object's prototype, `__proto__`, is defined as an own data property instead.
- */
-function setUnique<V>(target: ViciMessage<V>, name: string, value: ViciValue<V>, offset: number): void {
-  if (target[name] !== undefined && hasOwn.call(target, name)) throw new ViciDuplicateKeyError(name, offset);
-  if (name === '__proto__') {
-    if (hasOwn.call(target, name)) throw new ViciDuplicateKeyError(name, offset);
-    Object.defineProperty(target, name, { value, enumerable: true, writable: true, configurable: true });
-  } else {
-    target[name] = value;
+function buildGeneric<V>(keys: string[], values: unknown[], offset: number): ViciMessage<V> {
+  const obj: ViciMessage<V> = {};
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
+    if (hasOwn.call(obj, k)) throw new ViciDuplicateKeyError(k, offset);
+    if (k === '__proto__') Object.defineProperty(obj, k, { value: values[i], enumerable: true, writable: true, configurable: true });
+    else obj[k] = values[i] as ViciValue<V>;
   }
+  return obj;
+}
+
+interface OpenSection {
+  keys: string[];
+  values: unknown[];
+  name: string;
 }
 
 function decodeElements<V>(buf: Buffer, start: number, end: number, asBuffer: boolean): ViciMessage<V> {
-  const root: ViciMessage<V> = {};
-  let current = root;
-  const stack: OpenSection<V>[] = [];
+  let keys: string[] = [];
+  let values: unknown[] = [];
+  const stack: OpenSection[] = [];
   let list: V[] | null = null;
   let listName = '';
   let pos = start;
@@ -179,20 +248,20 @@ function decodeElements<V>(buf: Buffer, start: number, end: number, asBuffer: bo
           const valueLen = (buf[pos]! << 8) | buf[pos + 1]!;
           pos += 2;
           if (pos + valueLen > end) throw new ViciTruncatedError('value', pos, valueLen, end - pos);
-          const value = (asBuffer ? buf.subarray(pos, pos + valueLen) : decodeString(buf, pos, pos + valueLen)) as V;
+          keys.push(name);
+          values.push(asBuffer ? buf.subarray(pos, pos + valueLen) : decodeValue(buf, pos, pos + valueLen));
           pos += valueLen;
-          setUnique(current, name, value, at);
         } else if (type === ElemListStart) {
           if (list !== null) throw new ViciNestedListError(name, listName, at);
           list = [];
           listName = name;
-          setUnique(current, name, list, at);
+          keys.push(name);
+          values.push(list);
         } else {
           if (list !== null) throw new ViciUnexpectedElementError('SECTION_START', `inside list "${listName}"`, at);
-          const section: ViciMessage<V> = {};
-          setUnique(current, name, section, at);
-          stack.push({ section: current, name });
-          current = section;
+          stack.push({ keys, values, name });
+          keys = [];
+          values = [];
         }
         break;
       }
@@ -202,7 +271,7 @@ function decodeElements<V>(buf: Buffer, start: number, end: number, asBuffer: bo
         const valueLen = (buf[pos]! << 8) | buf[pos + 1]!;
         pos += 2;
         if (pos + valueLen > end) throw new ViciTruncatedError('list item', pos, valueLen, end - pos);
-        list.push((asBuffer ? buf.subarray(pos, pos + valueLen) : decodeString(buf, pos, pos + valueLen)) as V);
+        list.push((asBuffer ? buf.subarray(pos, pos + valueLen) : decodeValue(buf, pos, pos + valueLen)) as V);
         pos += valueLen;
         break;
       }
@@ -214,7 +283,11 @@ function decodeElements<V>(buf: Buffer, start: number, end: number, asBuffer: bo
         if (list !== null) throw new ViciUnexpectedElementError('SECTION_END', `inside list "${listName}"`, at);
         const parent = stack.pop();
         if (parent === undefined) throw new ViciUnexpectedSectionEndError(at);
-        current = parent.section;
+        const section = buildSection<V>(keys, values, at);
+        keys = parent.keys;
+        values = parent.values;
+        keys.push(parent.name);
+        values.push(section);
         break;
       }
       default:
@@ -224,7 +297,7 @@ function decodeElements<V>(buf: Buffer, start: number, end: number, asBuffer: bo
   if (list !== null) throw new ViciUnterminatedListError(listName, end);
   const open = stack[stack.length - 1];
   if (open !== undefined) throw new ViciUnterminatedSectionError(open.name, end);
-  return root;
+  return buildSection<V>(keys, values, end);
 }
 
 /** Decodes a message (the element sequence, without packet header). */
