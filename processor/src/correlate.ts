@@ -31,7 +31,9 @@ const REAUTH_RE = /^reauthenticating IKE_SA (?!due to address change)/;
 const MANUAL_RE = /\bvici\b.*\b(rekey|reauth)/i;
 const PEER_DELETE_RE = /received DELETE for IKE_SA/;
 const REAUTH_TASK_RE = /^IKE_REAUTH/;
-const MAX_EVIDENCE = 20;
+const MAX_EVIDENCE = 12;
+/** The log lines that explain a reauth; packet-level chatter is left out of the evidence. */
+const EVIDENCE_RE = /path|route|reauth|deleting|DELETE|IKE_SA .*(deleted|established)|initiating|restarting|giving up|disappeared|appeared|established|address/;
 
 interface ChildRec {
   upUs?: number;
@@ -325,7 +327,7 @@ export class Correlator<R> {
     if (reauth) it.reauthLine = true;
     if (PEER_DELETE_RE.test(msg)) it.peerDeleteLine = true;
     if ((roam || reauth) && e.timeUs < it.firstUs) it.firstUs = e.timeUs;
-    if (it.lines.length < MAX_EVIDENCE) it.lines.push(msg);
+    if (it.lines.length < MAX_EVIDENCE && EVIDENCE_RE.test(msg)) it.lines.push(msg);
   }
 
   private onIkeUp(h: HostState<R>, e: EventOf<'vici.ike-updown'>): void {
@@ -564,7 +566,7 @@ export class Correlator<R> {
       manualLine: p.manualLine,
       peerDeleteLine: !!intent?.peerDeleteLine,
       reauthTask: p.reauthTask,
-      anyLogLines: !!intent && intent.lines.length > 0,
+      anyLogLines: !!intent,
       triggerCount: p.triggers.length,
       removal,
       oldInitiator: old.initiator,

@@ -11,7 +11,8 @@
  * - A re-sent event (same id as one seen recently from that host) is a duplicate: it is
  *   passed on marked `duplicate` (so its Kafka offset is still released) and not processed.
  * - Ticks (processing time from the edge) let a silent host's time run on: its effective
- *   time is its newest event time plus the processing time since that event arrived.
+ *   time is its newest event time plus the processing time since the first tick after that
+ *   event arrived (conservative by up to one tick interval).
  * - `flush()` (end of a replay) releases everything and closes every host.
  */
 import type { RoamwatchEvent } from '@roamwatch/core';
@@ -31,8 +32,10 @@ class HostBuffer<R> {
   maxTimeUs = 0;
   releasedUs = 0;
   watermarkUs = 0;
-  /** Processing time (last tick) when maxTimeUs last advanced. */
+  /** Processing time (the first tick after maxTimeUs last advanced): the host's time runs on from there. */
   arrivalTickUs = 0;
+  /** maxTimeUs advanced since the last tick. */
+  arrivedSinceTick = true;
   ids = new Set<string>();
   idQueue: string[] = [];
   idHead = 0;
@@ -61,7 +64,6 @@ export class EventTimeOrderer<R> {
     let h = this.hosts.get(event.host);
     if (!h) {
       h = new HostBuffer<R>();
-      h.arrivalTickUs = this.lastTickUs;
       this.hosts.set(event.host, h);
     }
     if (h.ids.has(event.id)) {
@@ -81,7 +83,7 @@ export class EventTimeOrderer<R> {
     if (event.timeUs > this.stats.maxTimeUs) this.stats.maxTimeUs = event.timeUs;
     if (event.timeUs > h.maxTimeUs) {
       h.maxTimeUs = event.timeUs;
-      h.arrivalTickUs = this.lastTickUs;
+      h.arrivedSinceTick = true;
     }
     this.release(h, h.maxTimeUs - this.latenessUs, emit, false);
   }
@@ -92,6 +94,12 @@ export class EventTimeOrderer<R> {
     this.lastTickUs = nowUs;
     for (const [host, h] of this.hosts) {
       if (h.maxTimeUs === 0) continue;
+      if (h.arrivedSinceTick) {
+        // Conservative: count the host's silence from this tick on, not from the previous one.
+        h.arrivedSinceTick = false;
+        h.arrivalTickUs = nowUs;
+        continue;
+      }
       const effective = h.maxTimeUs + Math.max(0, nowUs - h.arrivalTickUs);
       const wm = effective - this.latenessUs;
       if (wm > h.watermarkUs) {

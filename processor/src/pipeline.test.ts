@@ -274,16 +274,17 @@ describe('operators (marble tests)', () => {
     const e1 = h.events[0]!;
     const ts = new TestScheduler((a, b) => expect(a).toEqual(b));
     ts.run(({ cold, expectObservable }) => {
-      const src = cold('t-a-u-v', {
+      const src = cold('t-a-u-v-w', {
         t: { type: 'tick' as const, nowUs: 1_000_000 },
         a: { type: 'event' as const, event: e1 },
         u: { type: 'tick' as const, nowUs: 2_000_000 },
         v: { type: 'tick' as const, nowUs: 3_500_000 },
+        w: { type: 'tick' as const, nowUs: 5_000_000 },
       });
-      expectObservable(src.pipe(orderByEventTime({ allowedLatenessMs: 2000 }))).toBe('----w-(xv)', {
-        w: { type: 'watermark', host: 'gw-1', timeUs: e1.timeUs - 1_000_000 },
+      expectObservable(src.pipe(orderByEventTime({ allowedLatenessMs: 2000 }))).toBe('------y-(xz)', {
+        y: { type: 'watermark', host: 'gw-1', timeUs: e1.timeUs - 500_000 },
         x: { type: 'event', event: e1, ref: undefined, late: false, duplicate: false },
-        v: { type: 'watermark', host: 'gw-1', timeUs: e1.timeUs + 500_000 },
+        z: { type: 'watermark', host: 'gw-1', timeUs: e1.timeUs + 1_000_000 },
       });
     });
   });
