@@ -39,6 +39,8 @@ enum {
   FRAME_OVERFLOW = 5,   /* payload: none; the multicast socket returned ENOBUFS */
   FRAME_TRUNCATED = 6,  /* payload: u32 real datagram length (MSG_TRUNC) */
   FRAME_ERROR = 7,      /* payload: i32 errno, then UTF-8 text */
+  FRAME_DUMP_START = 8, /* payload: u32 dump id; every EVENT after it was read after the
+                           dump request was sent (the socket was drained just before) */
 };
 
 #define RECV_BUF (1u << 20)  /* larger than any rtnetlink datagram */
@@ -111,6 +113,7 @@ static const struct { uint16_t type; uint8_t family; } stages[] = {
 #define NSTAGES (int)(sizeof stages / sizeof stages[0])
 
 static int dump_fd = -1;
+static int mc_fd = -1;
 static int dump_stage = -1; /* -1: idle */
 static uint32_t dump_id, dump_seq = 1000;
 static uint32_t pending[64];
@@ -142,7 +145,37 @@ static int send_dump_request(void) {
   }
 }
 
+/* Relays up to `max` datagrams (0: until the socket is empty) from the multicast socket. */
+static void drain_events(int max) {
+  for (int burst = 0; max == 0 || burst < max; burst++) {
+    ssize_t n = recv(mc_fd, rbuf, RECV_BUF, MSG_DONTWAIT | MSG_TRUNC);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      if (errno == ENOBUFS) {
+        /* The kernel dropped notifications (netlink_overrun); reported once until the
+           queue has been emptied again. */
+        frame(FRAME_OVERFLOW, NULL, 0, NULL, 0);
+        continue;
+      }
+      error_frame(errno, "recv");
+      return;
+    }
+    if ((size_t)n > RECV_BUF) {
+      uint32_t real = (uint32_t)n;
+      frame(FRAME_TRUNCATED, &real, 4, NULL, 0);
+      n = RECV_BUF;
+    }
+    frame(FRAME_EVENT, rbuf, (uint32_t)n, NULL, 0);
+    if (olen > OUT_FLUSH_AT) flush_out();
+  }
+}
+
 static void start_dump(uint32_t id) {
+  /* Everything queued before the dump request is older than the dump: relay it first,
+     then mark the boundary. */
+  drain_events(0);
+  frame(FRAME_DUMP_START, &id, 4, NULL, 0);
   dump_id = id;
   dump_stage = 0;
   if (send_dump_request() < 0) {
@@ -233,7 +266,7 @@ int main(int argc, char **argv) {
   static const unsigned groups[] = {RTNLGRP_LINK,       RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR,
                                     RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE,  RTNLGRP_IPV4_RULE,
                                     RTNLGRP_IPV6_RULE};
-  int mc_fd = open_socket(0, groups, (int)(sizeof groups / sizeof groups[0]), rcvbuf);
+  mc_fd = open_socket(0, groups, (int)(sizeof groups / sizeof groups[0]), rcvbuf);
   if (mc_fd < 0) {
     error_frame(errno, "multicast socket");
     flush_out();
@@ -265,29 +298,7 @@ int main(int argc, char **argv) {
         return 0;
       }
     }
-    if (fds[1].revents & (POLLIN | POLLERR)) {
-      /* Drain the multicast socket; batch frames into one write. */
-      for (int burst = 0; burst < 4096; burst++) {
-        ssize_t n = recv(mc_fd, rbuf, RECV_BUF, MSG_DONTWAIT | MSG_TRUNC);
-        if (n < 0) {
-          if (errno == EINTR) continue;
-          if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-          if (errno == ENOBUFS) {
-            frame(FRAME_OVERFLOW, NULL, 0, NULL, 0);
-            continue;
-          }
-          error_frame(errno, "recv");
-          break;
-        }
-        if ((size_t)n > RECV_BUF) {
-          uint32_t real = (uint32_t)n;
-          frame(FRAME_TRUNCATED, &real, 4, NULL, 0);
-          n = RECV_BUF;
-        }
-        frame(FRAME_EVENT, rbuf, (uint32_t)n, NULL, 0);
-        if (olen > OUT_FLUSH_AT) flush_out();
-      }
-    }
+    if (fds[1].revents & (POLLIN | POLLERR)) drain_events(4096);
     if (fds[2].revents & (POLLIN | POLLERR)) read_dump();
     if (olen) flush_out();
   }

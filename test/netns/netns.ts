@@ -2,7 +2,7 @@
  * Small helpers for tests that need a network namespace of their own (prefix `rwnl-`),
  * real `ip` commands and the rtnl-pipe helper binary. Root is required (CI runs as root).
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { IpListings } from '../../agent/src/rtnetlink/compare.js';
@@ -52,6 +52,18 @@ export class Netns {
       input: lines, encoding: 'utf8', maxBuffer: 1 << 30,
     });
     if (r.status !== 0 && !opts.force) throw new Error(`ip -batch: ${r.stderr.slice(0, 2000)}`);
+  }
+
+  /** Like batch(), but runs concurrently with the event loop (the source keeps reading). */
+  batchAsync(lines: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const p = spawn('ip', ['-n', this.name, '-batch', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+      let err = '';
+      p.stderr.on('data', (d: Buffer) => { if (err.length < 2000) err += d.toString('utf8'); });
+      p.on('error', reject);
+      p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`ip -batch exited ${code}: ${err}`))));
+      p.stdin.end(lines);
+    });
   }
 
   private json(args: string): unknown[] {

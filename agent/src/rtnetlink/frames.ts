@@ -11,6 +11,7 @@ export const FRAME = {
   OVERFLOW: 5,
   TRUNCATED: 6,
   ERROR: 7,
+  DUMP_START: 8,
 } as const;
 export const FRAME_HEADER_LEN = 8;
 /** Upper bound on a frame payload; anything larger means the stream is corrupt. */
@@ -20,6 +21,7 @@ export type Frame =
   | { type: typeof FRAME.READY; rcvbufBytes: number }
   | { type: typeof FRAME.EVENT; datagram: Uint8Array }
   | { type: typeof FRAME.DUMP; dumpId: number; datagram: Uint8Array }
+  | { type: typeof FRAME.DUMP_START; dumpId: number }
   | { type: typeof FRAME.DUMP_DONE; dumpId: number }
   | { type: typeof FRAME.OVERFLOW }
   | { type: typeof FRAME.TRUNCATED; realLength: number }
@@ -55,6 +57,7 @@ export class FrameDecoder {
       switch (type) {
         case FRAME.EVENT: emit({ type, datagram: payload }); break;
         case FRAME.DUMP: emit({ type, dumpId: payload.readUInt32LE(0), datagram: payload.subarray(4) }); break;
+        case FRAME.DUMP_START: emit({ type, dumpId: payload.readUInt32LE(0) }); break;
         case FRAME.DUMP_DONE: emit({ type, dumpId: payload.readUInt32LE(0) }); break;
         case FRAME.OVERFLOW: emit({ type }); break;
         case FRAME.READY: emit({ type, rcvbufBytes: payload.readUInt32LE(0) }); break;

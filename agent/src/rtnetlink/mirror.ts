@@ -403,6 +403,13 @@ export class Mirror {
       const oe = this.routes.get(k);
       const nl = Array.isArray(ne) ? ne : [ne];
       const ol = oe === undefined ? [] : Array.isArray(oe) ? oe : [oe];
+      if (nl.length === 1 && ol.length === 1) {
+        // One route on each side under this key: the kernel replaced it (or nothing changed).
+        const n = nl[0] as RouteAttrs;
+        const o = ol[0] as RouteAttrs;
+        if (o.internKey !== n.internKey) out.push({ kind: 'route', op: 'replaced', cause, old: Mirror.state(k, o), new: Mirror.state(k, n) });
+        continue;
+      }
       for (const n of nl) {
         const o = ol.find((x) => x.ident === n.ident);
         if (o === undefined) out.push({ kind: 'route', op: 'added', cause, old: undefined, new: Mirror.state(k, n) });

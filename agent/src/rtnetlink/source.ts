@@ -86,6 +86,8 @@ interface PendingDump {
   dirty: boolean;
   resolve: (r: ResyncReport) => void;
   initial: boolean;
+  /** The helper sent DUMP_START: notifications from now on are newer than the dump request. */
+  started: boolean;
 }
 
 type Listener<K extends keyof RtnetlinkSourceEvents> = RtnetlinkSourceEvents[K];
@@ -251,6 +253,9 @@ export class RtnetlinkSource {
         parseDatagram(f.datagram, (m) => this.onDumpMessage(d, m));
         break;
       }
+      case FRAME.DUMP_START:
+        if (this.dump !== undefined && this.dump.id === f.dumpId) this.dump.started = true;
+        break;
       case FRAME.DUMP_DONE:
         if (this.dump !== undefined && this.dump.id === f.dumpId) this.finishDump(this.dump);
         break;
@@ -281,10 +286,12 @@ export class RtnetlinkSource {
       this.gap('invalid');
       return;
     }
-    if (this.dump !== undefined) {
+    if (this.dump !== undefined && this.dump.started) {
       this.dump.buffered.push(m);
       return;
     }
+    // Before DUMP_START: older than the dump (possibly from before the gap); it is a real
+    // change, so it updates the mirror and is emitted; the diff corrects what follows.
     this.apply(this.mirror, m, true);
   };
 
@@ -345,7 +352,8 @@ export class RtnetlinkSource {
 
   private gap(reason: ResyncReport['reason']): void {
     if (this.dump !== undefined) {
-      this.dump.dirty = true;
+      // A gap before DUMP_START is covered by the pending dump; one after it is not.
+      if (this.dump.started) this.dump.dirty = true;
       if (reason === 'overflow') this.dump.overflows++;
       return;
     }
@@ -367,7 +375,7 @@ export class RtnetlinkSource {
 
   private beginDump(reason: ResyncReport['reason'], detectedAtMs: number, initial: boolean, resolve: (r: ResyncReport) => void): void {
     const id = this.nextDumpId++;
-    this.dump = { id, fresh: new Mirror(), buffered: [], reason, detectedAtMs, overflows: reason === 'overflow' ? 1 : 0, dirty: false, resolve, initial };
+    this.dump = { id, fresh: new Mirror(), buffered: [], reason, detectedAtMs, overflows: reason === 'overflow' ? 1 : 0, dirty: false, resolve, initial, started: false };
     this.child?.stdin.write(`dump ${id}\n`);
   }
 
@@ -391,7 +399,7 @@ export class RtnetlinkSource {
     if (d.dirty || this.queued !== undefined) {
       const q = this.queued;
       this.queued = undefined;
-      const reason = q?.reason ?? (d.overflows > 0 ? 'overflow' : d.reason === 'initial' ? 'overflow' : d.reason);
+      const reason = q?.reason ?? (d.overflows > 0 ? 'overflow' : d.reason === 'initial' ? 'invalid' : d.reason);
       this.beginDump(reason, q?.detectedAtMs ?? Date.now(), false, (r) => { for (const w of q?.waiters ?? []) w(r); });
     }
   }
