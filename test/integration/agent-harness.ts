@@ -14,6 +14,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
@@ -101,7 +102,12 @@ export function startAgent(lab: Lab | undefined, args: string[], env: Record<str
   const opts = { stdio: ['ignore', 'pipe', 'pipe'] as ['ignore', 'pipe', 'pipe'], env: { ...process.env, ROAMWATCH_LOG_FORMAT: 'json', ...env } };
   const proc = lab ? lab.gw.spawn(cmd, opts) : spawn(cmd[0]!, cmd.slice(1), opts);
   let stderr = '';
-  proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  // Kept for post-mortems: $ROAMWATCH_AGENT_TEST_LOGS (default the OS temp dir)/roamwatch-agent-<pid>.log
+  const logFile = path.join(process.env['ROAMWATCH_AGENT_TEST_LOGS'] ?? os.tmpdir(), `roamwatch-agent-${proc.pid ?? 'x'}.log`);
+  proc.stderr!.on('data', (d: Buffer) => {
+    stderr += d.toString();
+    fs.appendFileSync(logFile, d);
+  });
   proc.stdout!.resume();
   const exited = new Promise<number | string>((resolve) => proc.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
   return {
@@ -131,6 +137,14 @@ export async function readTopic(topic: string, done: (got: Received[]) => boolea
   const kafka = new Kafka({ clientId: 'roamwatch-agent-test', brokers: servers.kafka.brokers, logLevel: logLevel.NOTHING, retry: { retries: 10 } });
   const consumer = kafka.consumer({ groupId: `agent-test-${topic}-${Date.now()}`, maxWaitTimeInMs: 200 });
   const got: Received[] = [];
+  // The agent creates the topic when it first connects: wait for it before subscribing.
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await until(`topic ${topic}`, timeoutMs, async () => ((await admin.listTopics()).includes(topic) ? true : undefined), 200);
+  } finally {
+    await admin.disconnect();
+  }
   await consumer.connect();
   try {
     await consumer.subscribe({ topic, fromBeginning: true });
@@ -171,14 +185,28 @@ export function missingSeqs(events: RoamwatchEvent[]): number[] {
   return out;
 }
 
-/** Stops the real test broker (scripts/kafka/stop.sh). */
-export function stopBroker(): void {
-  const r = spawnSync('bash', [path.join(ROOT, 'scripts/kafka/stop.sh')], { encoding: 'utf8', timeout: 60_000 });
-  if (r.status !== 0) throw new Error(`stopping Kafka failed: ${r.stderr}`);
+/** Runs a script without blocking this process's event loop (the Kafka bridge lives here). */
+function runScript(script: string, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', [path.join(ROOT, script)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve();
+      else reject(new Error(`${script} failed (${code}): ${out.slice(-2000)}`));
+    });
+  });
+}
+
+/** Stops the real test broker (scripts/kafka/stop.sh: its pid file's process only). */
+export function stopBroker(): Promise<void> {
+  return runScript('scripts/kafka/stop.sh', 60_000);
 }
 
 /** Starts it again and waits until it answers (scripts/kafka/start.sh). */
-export function startBroker(): void {
-  const r = spawnSync('bash', [path.join(ROOT, 'scripts/kafka/start.sh')], { encoding: 'utf8', timeout: 120_000 });
-  if (r.status !== 0) throw new Error(`starting Kafka failed: ${r.stderr}\n${r.stdout}`);
+export function startBroker(): Promise<void> {
+  return runScript('scripts/kafka/start.sh', 180_000);
 }

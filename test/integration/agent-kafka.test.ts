@@ -109,7 +109,7 @@ describe('roamwatch agent (real charon, real Kafka)', () => {
     await readTopic(topic, (g) => g.some((r) => r.event.kind === 'vici.sa-snapshot'));
     const before = await lab.waitForSa();
     const t0 = Date.now();
-    stopBroker();
+    await stopBroker();
     try {
       await churn('198.18.1', 20);
       const after = await lab.waitForSa({ uniqueIdAbove: before.uniqueid, timeoutMs: 20_000 });
@@ -120,7 +120,7 @@ describe('roamwatch agent (real charon, real Kafka)', () => {
       expect(down.length).toBeGreaterThan(0);
       expect(Number(/"spoolEvents":(\d+)/.exec(down.at(-1)!)?.[1])).toBeGreaterThan(20);
     } finally {
-      startBroker();
+      await startBroker();
     }
     await agent.waitForLog(/sink available again/, 60_000);
     await churn('198.18.1', 20, 'del');

@@ -119,6 +119,8 @@ export class KafkaTransport implements Transport {
       logCreator:
         () =>
         ({ namespace, log: entry }: LogEntry) => {
+          // kafkajs sockets may still report after the agent closed its logger: never throw here.
+          if ((log as unknown as { writableEnded?: boolean }).writableEnded) return;
           const { message, ...rest } = entry;
           log.debug(`kafkajs ${namespace}: ${message}`, { kafkajs: { error: (rest as { error?: unknown }).error, broker: (rest as { broker?: unknown }).broker } });
         },

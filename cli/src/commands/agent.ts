@@ -125,10 +125,14 @@ export async function run(options: Record<string, unknown>): Promise<number> {
       process.off('SIGINT', onInt);
       process.off('unhandledRejection', onRejection);
       process.off('uncaughtException', onException);
-      // Let winston drain its stream before the CLI returns.
+      // Let winston drain its stream before the CLI returns. Late log calls (a socket closing)
+      // must not crash the exit path.
+      logger.on('error', () => undefined);
       logger.on('finish', () => resolve(code));
       logger.end();
       setTimeout(() => resolve(code), 500).unref();
+      // A library handle that keeps the event loop alive must not keep a stopped agent alive.
+      setTimeout(() => process.exit(code), 3000).unref();
     }
   });
 }

@@ -133,9 +133,30 @@ export class ViciAdapter implements SourceAdapter {
     });
     this.client = client;
     this.subs.push(client.connectionEvents$.subscribe((e) => this.onConnection(e)));
-    this.subs.push(client.events(EVENTS).subscribe((e) => this.onEvent(e)));
     this.state = 'connecting';
     void this.connectLoop();
+  }
+
+  /**
+   * Event subscription, made once the first connect succeeded (a registration queued while
+   * charon is absent would time out). If the subscription fails (a registration that charon
+   * does not answer), it is made again after a delay; the session restores registrations
+   * across reconnects by itself.
+   */
+  private subscribeEvents(): void {
+    const client = this.client;
+    if (!client || this.stopped) return;
+    const sub = client.events(EVENTS).subscribe({
+      next: (e) => this.onEvent(e),
+      error: (err: unknown) => {
+        this.subs = this.subs.filter((s) => s !== sub);
+        if (this.stopped) return;
+        this.lastError = errorMessage(err);
+        this.log?.warn('VICI event subscription failed; subscribing again', { error: this.lastError });
+        this.retryTimer = setTimeout(() => this.subscribeEvents(), this.o.reconnectMaxMs);
+      },
+    });
+    this.subs.push(sub);
   }
 
   private async connectLoop(): Promise<void> {
@@ -143,6 +164,7 @@ export class ViciAdapter implements SourceAdapter {
     while (!this.stopped && this.client) {
       try {
         await this.client.connect();
+        this.subscribeEvents();
         return;
       } catch (err) {
         if (this.stopped) return;
