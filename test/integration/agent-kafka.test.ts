@@ -186,10 +186,12 @@ describe('roamwatch agent (real charon, real Kafka)', () => {
   it('when no charon runs, then rtnetlink events keep flowing and agent.status says vici is connecting', async () => {
     const out = path.join(lab.dir, 'nocharon.jsonl');
     const { args } = agentArgs('nocharon', ['--sink', `file:${out}`, '--vici', `unix://${lab.dir}/no-such-charon.vici`]);
-    const agent = launch(args);
+    // A short command timeout: anything that waits on the absent charon would fail within the test.
+    const agent = launch(args, { ROAMWATCH_VICI_COMMAND_TIMEOUT_MS: '500', ROAMWATCH_VICI_RECONNECT_MAX_MS: '300' });
     await agent.waitForLog(/charon VICI socket not reachable; retrying/);
     await churn('198.18.3', 5);
-    await sleep(1500);
+    await sleep(3000);
+    expect(agent.log()).not.toMatch(/uncaught|unhandled/);
     agent.kill('SIGTERM');
     expect(await agent.exited).toBe(0);
     const events = fs.readFileSync(out, 'utf8').trim().split('\n').map((l) => validateEvent(JSON.parse(l)));

@@ -71,7 +71,7 @@ describe('agent config', () => {
     const file = write('b.yaml', 'kafka:\n  topc: x\n');
     const e = errorOf(() => loadAgentConfig({ file, env: {}, hostname: 'h' }));
     expect(e.key).toBe('kafka.topc');
-    expect(e.message).toMatch(/unknown key/);
+    expect(e.message).toMatch(/unknown key in .* \(did you mean kafka\.topic\?\)$/);
   });
 
   it('when an env value is bad, then the message names the key and the variable', () => {

@@ -133,11 +133,38 @@ function flatten(obj: Record<string, unknown>, prefix: string, out: Map<string, 
   }
 }
 
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return row[b.length]!;
+}
+
+/** The known key closest to a misspelt one (case, a typo, or the right name under another section). */
 function closest(key: string): string | undefined {
   const keys = Object.keys(CONFIG_KEYS);
   const lower = key.toLowerCase();
+  const exact = keys.find((k) => k.toLowerCase() === lower);
+  if (exact) return exact;
+  let best: string | undefined;
+  let bestD = 3;
+  for (const k of keys) {
+    const d = distance(lower, k.toLowerCase());
+    if (d < bestD) {
+      bestD = d;
+      best = k;
+    }
+  }
+  if (best) return best;
   const last = lower.split('.').pop() ?? lower;
-  return keys.find((k) => k.toLowerCase() === lower) ?? keys.find((k) => k.toLowerCase().endsWith('.' + last) || k.toLowerCase() === last);
+  return keys.find((k) => k.toLowerCase().endsWith('.' + last));
 }
 
 function describe(v: unknown): string {
