@@ -12,14 +12,17 @@ COPY core/package.json core/
 COPY agent/package.json agent/
 COPY processor/package.json processor/
 COPY cli/package.json cli/
+# A workspace of the repository (the test lab); only its manifest, so that npm ci agrees with the lock file.
+COPY test/lab/package.json test/lab/
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.base.json ./
 COPY core/ core/
 COPY agent/ agent/
 COPY processor/ processor/
 COPY cli/ cli/
-RUN npm run build \
- && sh agent/native/build.sh \
+# The product packages only (not the test lab), and the agent's rtnl-pipe helper.
+RUN npm run build:native -w agent \
+ && npx tsc -b core agent processor cli \
  && npm prune --omit=dev --no-audit --no-fund
 
 FROM node:20.18.1-bookworm-slim AS runtime

@@ -495,14 +495,14 @@ export function pipelineHealth(): Dashboard {
       timeseries({
         id: 9,
         title: 'Processor events in',
-        description: 'Events consumed, as reported by each instance.',
+        description: 'Events consumed per interval, from each instance\'s self-reports (every 10 s).',
         gridPos: { x: 8, y: 22, w: 8, h: 8 },
         targets: [target(Q.pipeline.processorEvents, { alias: '$tag_instance' })],
       }),
       timeseries({
         id: 10,
         title: 'Dead letters',
-        description: 'Records the processor could not use and sent to the dead-letter topic, as reported by each instance.',
+        description: 'Records the processor could not decode and sent to the dead-letter topic, per interval and instance. Any is worth a look: an agent of another version, or a corrupted record.',
         gridPos: { x: 16, y: 22, w: 8, h: 8 },
         targets: [target(Q.pipeline.deadLetters, { alias: '$tag_instance' })],
       }),

@@ -149,12 +149,13 @@ export const Q = {
     processorLag:
       `SELECT max("lag_ms") FROM "${M.processor}" WHERE ${instF} AND $timeFilter ` +
       `GROUP BY time($__interval), "instance" fill(none)`,
+    // events_in, dead_letters and findings are per self-report (since the previous one).
     processorEvents:
-      `SELECT last("events_in") FROM "${M.processor}" WHERE ${instF} AND $timeFilter ` +
-      `GROUP BY time($__interval), "instance" fill(none)`,
+      `SELECT sum("events_in") FROM "${M.processor}" WHERE ${instF} AND $timeFilter ` +
+      `GROUP BY time($__interval), "instance" fill(0)`,
     deadLetters:
-      `SELECT last("dead_letters") FROM "${M.processor}" WHERE ${instF} AND $timeFilter ` +
-      `GROUP BY time($__interval), "instance" fill(none)`,
+      `SELECT sum("dead_letters") FROM "${M.processor}" WHERE ${instF} AND $timeFilter ` +
+      `GROUP BY time($__interval), "instance" fill(0)`,
   },
 } as const;
 
