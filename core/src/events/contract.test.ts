@@ -17,7 +17,7 @@ import {
   UUID_V7_RE,
   formatUs,
 } from '../index.js';
-import type { EventKind } from '../index.js';
+import type { EventKind, RoamwatchEvent } from '../index.js';
 
 const T0 = 1_795_794_638_000_000; // 2026-11-27T…Z in µs
 
@@ -45,7 +45,7 @@ describe('event contract', () => {
     it('when the example payload is stamped, then the envelope validates and round-trips through JSON', () => {
       const ev = envelope(kind);
       expect(ev.source).toBe(EVENT_KINDS[kind].source);
-      const back = decodeEvent(encodeEvent(ev));
+      const back = decodeEvent(encodeEvent(ev as RoamwatchEvent));
       expect(back).toEqual(ev);
     });
 
