@@ -303,6 +303,14 @@ describe('analyze (IPv6)', () => {
     expect(analyze(dep, sa({ remoteHost: PEER6, localHost: '2001:db8::1' }), conn(), S).verdict).toBe('at-risk');
   });
 
+  it('when no candidate is given, then temporary IPv6 addresses lose (prefer_temporary_addrs = no), also when decoded as "secondary"', () => {
+    for (const f of ['temporary', 'secondary']) {
+      const st = gateway([viaGw6], { addresses: [addr(2, '2001:db8::ab', 64, [f])] });
+      const pick = getSourceAddr({ ...st, addresses: [st.addresses.find((a) => a.address === '2001:db8::ab')!, ...st.addresses] }, PEER6, undefined, { settings: S, mode: 'dump' });
+      expect(pick.src).toBe('2001:db8::1');
+    }
+  });
+
   it('when only a link-local gateway route exists, then recursion through it finds the interface', () => {
     const st: NetState = { ...gateway([]), routes: [route(`${PEER6}/128`, { gateway: 'fe80::1', oif: 'eth1', oifIndex: 3 }), route('fe80::/64', { oif: 'eth1', oifIndex: 3, prefsrc: LOCAL6 })] };
     expect(analyze(st, sa({ remoteHost: PEER6 }), conn(), S).verdict).toBe('valid');

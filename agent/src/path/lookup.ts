@@ -240,8 +240,9 @@ function isAddressBetter(ctx: Ctx, a: Address, b: Address, d: IpAddr | undefined
     if (la === ld && lb !== ld) return false;
     if (lb === ld && la !== ld) return true;
   }
-  const ta = flag(a, 'temporary');
-  const tb = flag(b, 'temporary');
+  // IFA_F_TEMPORARY is the same bit as IFA_F_SECONDARY: names differ by who decoded it
+  const ta = flag(a, 'temporary') || flag(a, 'secondary');
+  const tb = flag(b, 'temporary') || flag(b, 'secondary');
   if (ta !== tb) return ctx.opts.preferTemporaryAddrs ? tb : ta;
   if (d) {
     const pa = commonPrefix(ai, d);
