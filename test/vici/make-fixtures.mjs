@@ -142,3 +142,22 @@ for (let i = iStart; i <= iEnd; i++) {
 ts += `];\n`;
 writeFileSync(new URL('agent/src/vici/fixtures/charon-5.9.8.ts', root), ts);
 console.log(`wrote ${picks.length} fixtures + reauthStream (${iEnd - iStart + 1} segments)`);
+
+// The benchmark input (bench/vici): every list-sa and ike-updown EVENT charon sent in the
+// 24-connection recording, in order, as hex segment data (no length header).
+const benchUrl = new URL('test/vici/captured/bench-stream.json', root);
+let bench;
+try {
+  bench = JSON.parse(readFileSync(benchUrl, 'utf8'));
+} catch {
+  bench = undefined;
+}
+if (bench) {
+  const events = bench.frames.filter((f) => f.dir === 'in' && f.hex.startsWith('07')).map((f) => f.hex);
+  const out = {
+    source: 'charon 5.9.8 (Debian 12) in the roamwatch lab, 24 IKE_SAs with 2 CHILD_SAs each: list-sas before and after a route-triggered reauth of all of them, plus the ike-updown events of that reauth. Recorded by test/vici/capture-fixtures.test.ts.',
+    frames: events,
+  };
+  writeFileSync(new URL('bench/vici/recorded-frames.json', root), JSON.stringify(out, null, 0) + '\n');
+  console.log(`wrote bench/vici/recorded-frames.json (${events.length} events)`);
+}

@@ -362,17 +362,36 @@ export class FrameDecoder {
   }
 
   push(chunk: Uint8Array, onFrame: (frame: Buffer) => void): void {
-    let buf = toBuffer(chunk);
-    if (this.buffered > 0) {
-      this.chunks.push(buf);
-      this.buffered += buf.length;
-      if (this.buffered < this.needed) return;
-      buf = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.buffered);
+    const buf = toBuffer(chunk);
+    const total = buf.length;
+    let off = 0;
+    // Complete a segment started in earlier chunks, copying only the bytes it still needs
+    // (never the rest of this chunk, which is parsed in place below).
+    while (this.buffered > 0) {
+      const want = this.needed - this.buffered;
+      if (total - off < want) {
+        if (off < total) {
+          this.chunks.push(buf.subarray(off));
+          this.buffered += total - off;
+        }
+        return;
+      }
+      this.chunks.push(buf.subarray(off, off + want));
+      off += want;
+      this.buffered += want;
+      const joined = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.buffered);
+      if (this.needed === FrameHeaderBytes) {
+        const len = joined.readUInt32BE(0);
+        if (len > this.maxFrameBytes) throw new ViciFrameTooLargeError(len, this.maxFrameBytes);
+        this.chunks = [joined];
+        this.needed = FrameHeaderBytes + len;
+        if (len > 0) continue;
+      }
       this.chunks = [];
       this.buffered = 0;
+      this.needed = FrameHeaderBytes;
+      onFrame(joined.subarray(FrameHeaderBytes));
     }
-    let off = 0;
-    const total = buf.length;
     while (total - off >= FrameHeaderBytes) {
       const len = buf.readUInt32BE(off);
       if (len > this.maxFrameBytes) throw new ViciFrameTooLargeError(len, this.maxFrameBytes);
@@ -387,8 +406,6 @@ export class FrameDecoder {
       this.buffered = rest.length;
       // A too-long header already threw in the loop above; a partial header is checked later.
       this.needed = rest.length >= FrameHeaderBytes ? FrameHeaderBytes + rest.readUInt32BE(0) : FrameHeaderBytes;
-    } else {
-      this.needed = FrameHeaderBytes;
     }
   }
 
