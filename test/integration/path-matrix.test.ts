@@ -11,6 +11,7 @@ import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { createLab, type Lab, type LabOptions } from '../lab/index.js';
 import { applyIpCommand, observeRoam, unrelatedAddressChange, unrelatedRouteChange, type RoamObservation } from '../lab/path-scenarios.js';
 import { main } from '../../cli/src/main.js';
+import { changeFiresRoam, defaultCharonSettings, ipRunner, readNetState, routeFromIpJson } from '@roamwatch/agent';
 import type { DoctorResult, DoctorSa } from '../../cli/src/commands/doctor.js';
 
 interface Row {
@@ -173,6 +174,12 @@ describe('path analyzer vs real charon 5.9.8', () => {
       await l.gw.ip(['route', 'add', '10.231.1.2/32', 'via', '10.231.1.3', 'dev', l.gw.ifname, 'onlink']);
     });
     await check(l, 'gateway recursion', 'peer via 10.231.1.3 onlink (rw-gw0 without address); 10.231.1.3/32 src 10.231.0.1', ['rw']);
+    // charon drops route events for an interface without address (and without src): no roam job
+    const state = await readNetState(ipRunner({ netns: l.gw.netns }));
+    const quietRoute = routeFromIpJson({ dst: '198.18.250.1', dev: l.gw.ifname, scope: 'link' }, 4, (n) => state.links.find((x) => x.ifName === n)?.ifIndex);
+    expect(changeFiresRoam({ kind: 'route', op: 'added', route: quietRoute }, state, defaultCharonSettings())).toBe(false);
+    const quiet = await observeRoam(l, ['rw'], () => l.gw.ip(['route', 'add', '198.18.250.1/32', 'dev', l.gw.ifname]));
+    expect(quiet.roamJob).toBe(false);
     await observeRoam(l, ['rw'], () => l.gw.ip(['route', 'replace', '10.231.1.3/32', 'dev', l.gw.ifname]));
     await check(l, 'no path at all (stale)', 'as above, but 10.231.1.3/32 without src', ['rw']);
   });
