@@ -33,6 +33,11 @@ pinned=$(sed -n 's#^require github.com/influxdata/influxdb v\(.*\)$#\1#p' "$modu
 [[ $pinned == "$RW_INFLUX_VERSION" ]] ||
   rw_die "ROAMWATCH_INFLUX_VERSION=$RW_INFLUX_VERSION but $module/go.mod pins v$pinned; update the module (go get + go mod tidy) first"
 
+# The machine's Go toolchain usually lives in /usr/local/go; Debian's golang-go is the
+# fallback (the module asks for go 1.19 at least, so Debian 12's 1.19 builds it too).
+if ! command -v go >/dev/null 2>&1 && [[ -x /usr/local/go/bin/go ]]; then
+  PATH="/usr/local/go/bin:$PATH"
+fi
 rw_need_cmd go golang-go
 
 rw_log "building influxd $RW_INFLUX_VERSION with $(go version) into $bin"
