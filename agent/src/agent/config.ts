@@ -56,7 +56,7 @@ export const CONFIG_KEYS = {
   'kafka.topicPartitions': { type: 'int', default: 12, min: 1, max: 10_000, doc: 'Partitions of a topic the agent creates (the processor scales up to this many consumers).' },
   'kafka.topicReplicationFactor': { type: 'int', default: -1, min: -1, max: 32, doc: "Replication factor of a topic the agent creates; -1 = the broker's default.replication.factor.", check: (v: number) => (v === 0 ? 'expected -1 or >= 1' : undefined) },
   'kafka.compression': { type: ['gzip', 'none'] as const, default: 'gzip', doc: 'Batch compression: gzip (built into kafkajs) or none.' },
-  'kafka.batchMaxEvents': { type: 'int', default: 10_000, min: 1, doc: 'Most events in one produce request.' },
+  'kafka.batchMaxEvents': { type: 'int', default: 1000, min: 1, max: 100_000, doc: 'Most events in one produce request (kafkajs groups a batch in O(n²): keep it in the low thousands).' },
   'kafka.batchMaxBytes': { type: 'int', default: 1024 * 1024, min: 1024, doc: 'Most bytes (uncompressed) in one produce request; keep below the broker message.max.bytes.' },
   'kafka.lingerMs': { type: 'int', default: 20, min: 0, max: 60_000, doc: 'Longest wait for a fuller batch.' },
   'kafka.connectionTimeoutMs': { type: 'int', default: 3000, min: 1, doc: 'TCP/TLS connect timeout per broker.' },
