@@ -35,7 +35,7 @@ import type { KernelLookupKey, KernelRouteAnswer } from '@roamwatch/agent';
 
 export interface DoctorSources {
   /** IKE_SAs, connections and the daemon version from charon. */
-  charon(): Promise<{ ikeSas: IkeSa[]; connections: Connection[]; version: string | undefined }>;
+  charon(): Promise<{ ikeSas: IkeSa[]; connections: Connection[]; version: string | undefined; virtualIps?: string[] }>;
   net(): Promise<NetState>;
   kernelLookup(key: KernelLookupKey, links: NetState['links']): Promise<KernelRouteAnswer>;
 }
@@ -99,7 +99,9 @@ export function realSources(uri: string, opts: { netns?: string | undefined } = 
       try {
         await client.connect();
         const [v, sas, conns] = [await client.version(), await client.listSas(), await client.listConns()];
-        return { version: v.version, ikeSas: sas.map(coreIkeSa), connections: conns.map(coreConnection) };
+        // charon's own virtual IPs (local-vips of every SA): routes naming them are skipped
+        const virtualIps = sas.flatMap((sa) => sa.localVips);
+        return { version: v.version, ikeSas: sas.map(coreIkeSa), connections: conns.map(coreConnection), virtualIps };
       } catch (err) {
         throw new DoctorError(viciErrorMessage(uri, err), { cause: err });
       } finally {
@@ -115,7 +117,7 @@ export async function runDoctor(opts: DoctorOptions, sources: DoctorSources): Pr
   const env = opts.env ?? process.env;
   const confPath = strongswanConfPath(opts.strongswanConf, env);
   if (opts.strongswanConf && !existsSync(opts.strongswanConf)) throw new DoctorError(`--strongswan-conf ${opts.strongswanConf} does not exist`);
-  const { ikeSas, connections, version } = await sources.charon();
+  const { ikeSas, connections, version, virtualIps } = await sources.charon();
   const charonVersion = opts.charonVersion ?? version;
   let settings: CharonSettings;
   try {
@@ -142,6 +144,7 @@ export async function runDoctor(opts: DoctorOptions, sources: DoctorSources): Pr
     settings,
     charonVersion,
     mobike,
+    virtualIps,
     kernelLookup: (k) => sources.kernelLookup(k, net.links),
   });
   return {
