@@ -161,6 +161,11 @@ describe('analyze (IPv4, dump mode, charon 5.9.8)', () => {
     expect(analyze(gateway([{ ...mp, prefsrc: LOCAL4 }]), sa(), conn(), S).verdict).toBe('valid');
   });
 
+  it('when a route names one of charon\'s virtual IPs as src, then it is skipped (routes installed for VIPs)', () => {
+    const st = gateway([viaGw, route(`${PEER4}/32`, { gateway: '10.0.0.254', oif: 'eth0', oifIndex: 2, prefsrc: LOCAL4 })]);
+    expect(analyze(st, sa(), conn(), S, '5.9.8', { virtualIps: [LOCAL4] }).verdict).toBe('at-risk');
+  });
+
   it('when no route leads anywhere, then charon marks the SA stale ("MOBIKE update deferred")', () => {
     const a = analyze(gateway([]), sa(), conn(), S);
     expect(a.verdict).toBe('at-risk');
