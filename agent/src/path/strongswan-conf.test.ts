@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { expandGlob, lookupValue, parseStrongswanConf, StrongswanConfError, type ConfFs } from './strongswan-conf.js';
 import { loadCharonSettings, resolveCharonSettings, strongswanConfPath, usesKernelLookup } from './settings.js';
@@ -120,5 +121,47 @@ describe('strongswan.conf parser', () => {
     } catch (e) {
       if (!(e instanceof Error) || !/ENOENT/.test(e.message)) throw e;
     }
+  });
+});
+
+
+describe('strongswan.conf parser properties', () => {
+  const name = fc.stringMatching(/^[a-z][a-z0-9_-]{0,8}$/).filter((n) => n !== 'include');
+  const value = fc.stringMatching(/^[A-Za-z0-9_./:%!-]{1,12}( [A-Za-z0-9_./:%!-]{1,12}){0,2}$/);
+  type Tree = { [k: string]: string | Tree };
+  const tree: fc.Arbitrary<Tree> = fc.letrec<{ t: Tree }>((tie) => ({
+    t: fc.dictionary(name, fc.oneof({ depthSize: 'small', withCrossShrink: true }, value, tie('t')), { maxKeys: 4 }),
+  })).t;
+
+  function render(t: Tree, indent = ''): string {
+    return Object.entries(t)
+      .map(([k, v]) => (typeof v === 'string' ? `${indent}${k} = ${v}  # c\n` : `${indent}${k} {\n${render(v, `${indent}  `)}${indent}}\n`))
+      .join('');
+  }
+  function leaves(t: Tree, prefix = ''): [string, string][] {
+    return Object.entries(t).flatMap(([k, v]) => (typeof v === 'string' ? [[`${prefix}${k}`, v] as [string, string]] : leaves(v, `${prefix}${k}.`)));
+  }
+
+  it('every key = value of a rendered tree reads back', () => {
+    fc.assert(
+      fc.property(tree, (t) => {
+        const c = parseStrongswanConf(render(t));
+        for (const [k, v] of leaves(t)) expect(lookupValue(c.root, k)?.value).toBe(v);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('arbitrary input either parses or throws StrongswanConfError, nothing else', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 200, unit: fc.constantFrom('a', '=', '{', '}', '"', '#', '\n', ' ', '\\', ':', ',', 'x', '1') }), (text) => {
+        try {
+          parseStrongswanConf(text.replace(/include/g, 'inc'));
+        } catch (e) {
+          expect(e).toBeInstanceOf(StrongswanConfError);
+        }
+      }),
+      { numRuns: 500 },
+    );
   });
 });
