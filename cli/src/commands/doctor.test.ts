@@ -70,6 +70,19 @@ describe('roamwatch doctor', () => {
     expect(res.sas.every((s) => s.verdict === 'immune')).toBe(true);
   });
 
+  it('when charon uses kernel lookups (install_routes = no), then doctor asks the kernel with the local address as source', async () => {
+    const asked: string[] = [];
+    const src = sources([viaGw]);
+    src.kernelLookup = async (k) => {
+      asked.push(`${k.dest} from ${k.candidate ?? '-'}`);
+      return { route: r(`${k.dest}/32`, { gateway: '10.0.0.254', oif: 'eth0', oifIndex: 2, ...(k.candidate ? { src: `${k.candidate}/32` } : { prefsrc: '10.0.0.1' }) }) };
+    };
+    const res = await runDoctor({ strongswanConf: conf('charon {\n  install_routes = no\n}\n'), env: {} }, src);
+    expect(asked).toContain('198.51.100.7 from 192.0.2.1');
+    expect(res.sas.find((s) => s.conn === 'site')?.verdict).toBe('valid');
+    expect(res.sas.find((s) => s.conn === 'site')?.reasonCode).toBe('kernel-route-keeps-source');
+  });
+
   it('when the VICI socket does not exist, then it exits 2 with a clear message', async () => {
     const err: string[] = [];
     const e = vi.spyOn(process.stderr, 'write').mockImplementation((c: string | Uint8Array) => (err.push(String(c)), true));
