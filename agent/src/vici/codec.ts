@@ -102,47 +102,58 @@ function decodeString(buf: Buffer, start: number, end: number): string {
  * Names (keys, section and list names, event names) come from a small vocabulary. A
  * direct-mapped cache from their bytes to one string instance means V8 sees the same
  * (internalized) key string again and again instead of hashing and internalizing a fresh string
- * for every property store: the single largest cost of decoding otherwise.
- */
-const nameCacheSize = 4096;
-const nameCacheBytes: (Buffer | undefined)[] = new Array<Buffer | undefined>(nameCacheSize);
-const nameCacheStrings: string[] = new Array<string>(nameCacheSize);
-/**
+ * for every property store.
+ *
  * Short values repeat just as much (states, algorithm names, "yes", addresses, counters at
  * 0), and creating a string costs ~100 ns in V8; a second, larger cache returns the same
- * instance for the same bytes. Both caches are direct-mapped: a collision just replaces the
- * entry, so memory stays bounded whatever the input.
+ * instance for the same bytes. Both caches are direct-mapped (a collision replaces the entry)
+ * and keep their bytes in one preallocated slab each, so memory is fixed whatever the input
+ * and a miss allocates nothing but the new string.
  */
-const valueCacheSize = 16384;
-const valueCacheBytes: (Buffer | undefined)[] = new Array<Buffer | undefined>(valueCacheSize);
-const valueCacheStrings: string[] = new Array<string>(valueCacheSize);
+interface StringCache {
+  mask: number;
+  stride: number;
+  slab: Uint8Array;
+  lengths: Int32Array;
+  strings: string[];
+}
 
-function cachedString(buf: Buffer, start: number, end: number, bytes: (Buffer | undefined)[], strings: string[], mask: number): string {
+function stringCache(slots: number, stride: number): StringCache {
+  return { mask: slots - 1, stride, slab: new Uint8Array(slots * stride), lengths: new Int32Array(slots).fill(-1), strings: new Array<string>(slots).fill('') };
+}
+
+const nameCache = stringCache(4096, 48);
+const valueCache = stringCache(16384, 24);
+
+/** Only for end - start <= cache.stride. */
+function cachedString(buf: Buffer, start: number, end: number, cache: StringCache): string {
   const n = end - start;
   // A collision only costs a cache miss: the bytes are compared before a hit.
   let h = n;
   for (let i = start; i < end; i++) h = (Math.imul(h, 31) + buf[i]!) | 0;
-  const slot = (h ^ (h >>> 15)) & mask;
-  const cached = bytes[slot];
-  if (cached !== undefined && cached.length === n) {
+  const slot = (h ^ (h >>> 15)) & cache.mask;
+  const slab = cache.slab;
+  const base = slot * cache.stride;
+  if (cache.lengths[slot] === n) {
     let i = 0;
-    while (i < n && cached[i] === buf[start + i]) i++;
-    if (i === n) return strings[slot]!;
+    while (i < n && slab[base + i] === buf[start + i]) i++;
+    if (i === n) return cache.strings[slot]!;
   }
   const s = decodeString(buf, start, end);
-  bytes[slot] = Buffer.from(buf.subarray(start, end));
-  strings[slot] = s;
+  for (let i = 0; i < n; i++) slab[base + i] = buf[start + i]!;
+  cache.lengths[slot] = n;
+  cache.strings[slot] = s;
   return s;
 }
 
 function decodeName(buf: Buffer, start: number, end: number): string {
-  if (end - start > 48) return decodeString(buf, start, end);
-  return cachedString(buf, start, end, nameCacheBytes, nameCacheStrings, nameCacheSize - 1);
+  if (end - start > nameCache.stride) return decodeString(buf, start, end);
+  return cachedString(buf, start, end, nameCache);
 }
 
 function decodeValue(buf: Buffer, start: number, end: number): string {
-  if (end - start > 24) return decodeString(buf, start, end);
-  return cachedString(buf, start, end, valueCacheBytes, valueCacheStrings, valueCacheSize - 1);
+  if (end - start > valueCache.stride) return decodeString(buf, start, end);
+  return cachedString(buf, start, end, valueCache);
 }
 
 /**
