@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 // The demo's story, step by step, against real charon in a lab (see scripts/demo.sh).
-import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { createLab } from '@roamwatch/lab';
