@@ -172,7 +172,7 @@ interface ShapeNode {
   next: Map<string, ShapeNode> | undefined;
   seen: number;
   /** Compiled factory; `null` marks a key sequence with a duplicate. */
-  make: ((values: unknown[]) => Record<string, unknown>) | undefined | null;
+  make: ((values: unknown[], at: number) => Record<string, unknown>) | undefined | null;
 }
 const maxShapeNodes = 50_000;
 const maxFactories = 2_000;
@@ -180,16 +180,17 @@ let shapeRoot: ShapeNode = { next: undefined, seen: 0, make: undefined };
 let shapeNodes = 0;
 let factories = 0;
 
-function compileFactory(keys: readonly string[]): (values: unknown[]) => Record<string, unknown> {
+function compileFactory(keys: string[], from: number, to: number): (values: unknown[], at: number) => Record<string, unknown> {
   // JSON.stringify yields a valid JS string literal for any key; __proto__ must be a computed
   // key in a literal, or it would set the prototype instead of defining a property.
-  const props = keys.map((k, i) => `${k === '__proto__' ? '["__proto__"]' : JSON.stringify(k)}: v[${i}]`);
-  return new Function('v', `return { ${props.join(', ')} };`) as (values: unknown[]) => Record<string, unknown>;
+  const props = keys.slice(from, to).map((k, i) => `${k === '__proto__' ? '["__proto__"]' : JSON.stringify(k)}: v[a + ${i}]`);
+  return new Function('v', 'a', `return { ${props.join(', ')} };`) as (values: unknown[], at: number) => Record<string, unknown>;
 }
 
-function buildSection<V>(keys: string[], values: unknown[], offset: number): ViciMessage<V> {
+/** Builds the section whose keys and values are keys/values[from, to). */
+function buildSection<V>(keys: string[], values: unknown[], from: number, to: number, offset: number): ViciMessage<V> {
   let node = shapeRoot;
-  for (let i = 0; i < keys.length; i++) {
+  for (let i = from; i < to; i++) {
     const k = keys[i]!;
     let next = node.next?.get(k);
     if (next === undefined) {
@@ -197,7 +198,7 @@ function buildSection<V>(keys: string[], values: unknown[], offset: number): Vic
         shapeRoot = { next: undefined, seen: 0, make: undefined };
         shapeNodes = 0;
         factories = 0;
-        return buildGeneric(keys, values, offset);
+        return buildGeneric(keys, values, from, to, offset);
       }
       next = { next: undefined, seen: 0, make: undefined };
       (node.next ??= new Map()).set(k, next);
@@ -205,11 +206,11 @@ function buildSection<V>(keys: string[], values: unknown[], offset: number): Vic
     }
     node = next;
   }
-  if (node.make) return node.make(values) as ViciMessage<V>;
-  if (node.make === null) return buildGeneric(keys, values, offset);
-  const obj = buildGeneric<V>(keys, values, offset);
+  if (node.make) return node.make(values, from) as ViciMessage<V>;
+  if (node.make === null) return buildGeneric(keys, values, from, to, offset);
+  const obj = buildGeneric<V>(keys, values, from, to, offset);
   if (++node.seen >= 2 && factories < maxFactories) {
-    node.make = compileFactory(keys);
+    node.make = compileFactory(keys, from, to);
     factories++;
   }
   return obj;
@@ -217,9 +218,9 @@ function buildSection<V>(keys: string[], values: unknown[], offset: number): Vic
 
 const hasOwn = Object.prototype.hasOwnProperty;
 
-function buildGeneric<V>(keys: string[], values: unknown[], offset: number): ViciMessage<V> {
+function buildGeneric<V>(keys: string[], values: unknown[], from: number, to: number, offset: number): ViciMessage<V> {
   const obj: ViciMessage<V> = {};
-  for (let i = 0; i < keys.length; i++) {
+  for (let i = from; i < to; i++) {
     const k = keys[i]!;
     if (hasOwn.call(obj, k)) throw new ViciDuplicateKeyError(k, offset);
     if (k === '__proto__') Object.defineProperty(obj, k, { value: values[i], enumerable: true, writable: true, configurable: true });
@@ -228,16 +229,12 @@ function buildGeneric<V>(keys: string[], values: unknown[], offset: number): Vic
   return obj;
 }
 
-interface OpenSection {
-  keys: string[];
-  values: unknown[];
-  name: string;
-}
-
 function decodeElements<V>(buf: Buffer, start: number, end: number, asBuffer: boolean): ViciMessage<V> {
-  let keys: string[] = [];
-  let values: unknown[] = [];
-  const stack: OpenSection[] = [];
+  // One flat key/value stack for the whole message: an open section owns keys/values[from..].
+  const keys: string[] = [];
+  const values: unknown[] = [];
+  const froms: number[] = [];
+  const names: string[] = [];
   let list: V[] | null = null;
   let listName = '';
   let pos = start;
@@ -270,9 +267,8 @@ function decodeElements<V>(buf: Buffer, start: number, end: number, asBuffer: bo
           values.push(list);
         } else {
           if (list !== null) throw new ViciUnexpectedElementError('SECTION_START', `inside list "${listName}"`, at);
-          stack.push({ keys, values, name });
-          keys = [];
-          values = [];
+          froms.push(keys.length);
+          names.push(name);
         }
         break;
       }
@@ -292,12 +288,12 @@ function decodeElements<V>(buf: Buffer, start: number, end: number, asBuffer: bo
         break;
       case ElemSectionEnd: {
         if (list !== null) throw new ViciUnexpectedElementError('SECTION_END', `inside list "${listName}"`, at);
-        const parent = stack.pop();
-        if (parent === undefined) throw new ViciUnexpectedSectionEndError(at);
-        const section = buildSection<V>(keys, values, at);
-        keys = parent.keys;
-        values = parent.values;
-        keys.push(parent.name);
+        const from = froms.pop();
+        if (from === undefined) throw new ViciUnexpectedSectionEndError(at);
+        const section = buildSection<V>(keys, values, from, keys.length, at);
+        keys.length = from;
+        values.length = from;
+        keys.push(names.pop()!);
         values.push(section);
         break;
       }
@@ -306,9 +302,9 @@ function decodeElements<V>(buf: Buffer, start: number, end: number, asBuffer: bo
     }
   }
   if (list !== null) throw new ViciUnterminatedListError(listName, end);
-  const open = stack[stack.length - 1];
-  if (open !== undefined) throw new ViciUnterminatedSectionError(open.name, end);
-  return buildSection<V>(keys, values, end);
+  const open = names[names.length - 1];
+  if (open !== undefined) throw new ViciUnterminatedSectionError(open, end);
+  return buildSection<V>(keys, values, 0, keys.length, end);
 }
 
 /** Decodes a message (the element sequence, without packet header). */
