@@ -21,6 +21,8 @@ const OUTCOMES = [
   'old path is not available anymore',
   'no route found to reach',
   'reauthenticating IKE_SA due to address change',
+  'requesting address change using MOBIKE',
+  'sending address list update using MOBIKE',
 ];
 
 let triggerSeq = 0;

@@ -20,6 +20,8 @@ export interface AnalyzeAllInput {
   charonVersion?: string | undefined;
   /** `mobike` per connection name, from swanctl.conf (see readSwanctlMobike). */
   mobike?: ReadonlyMap<string, boolean> | undefined;
+  /** Whether MOBIKE was negotiated, when the caller knows it (e.g. from charon's log): overrides all evidence. */
+  mobikeNegotiated?: boolean | undefined;
   /** Needed when charon uses kernel lookups; without it such SAs stay `unknown`. */
   kernelLookup?: KernelLookupFn | undefined;
   /** Answers already known (cached between runs). */
@@ -35,6 +37,7 @@ export async function analyzeAll(input: AnalyzeAllInput): Promise<PathAnalysis[]
     const conn = byName.get(sa.name);
     const opts: AnalyzeOptions = {
       mobikeConfigured: input.mobike?.get(sa.name),
+      ...(input.mobikeNegotiated !== undefined ? { mobikeNegotiated: input.mobikeNegotiated } : {}),
       kernelAnswers: answers,
       ...(input.virtualIps ? { virtualIps: input.virtualIps } : {}),
     };

@@ -45,6 +45,8 @@ export interface DoctorOptions {
   strongswanConf?: string | undefined;
   swanctlConf?: string | undefined;
   format?: 'text' | 'json' | undefined;
+  /** Whether MOBIKE was negotiated (VICI does not say): overrides swanctl.conf and port evidence. */
+  assumeMobike?: boolean | undefined;
   /** Overrides the version reported by charon (e.g. to model 6.x). */
   charonVersion?: string | undefined;
   env?: NodeJS.ProcessEnv;
@@ -144,6 +146,7 @@ export async function runDoctor(opts: DoctorOptions, sources: DoctorSources): Pr
     settings,
     charonVersion,
     mobike,
+    mobikeNegotiated: opts.assumeMobike,
     virtualIps,
     kernelLookup: (k) => sources.kernelLookup(k, net.links),
   });
@@ -252,6 +255,7 @@ export function configure(cmd: Command): void {
     .option('--strongswan-conf <path>', "charon's strongswan.conf (default: $STRONGSWAN_CONF, else /etc/strongswan.conf)")
     .option('--swanctl-conf <path>', `swanctl.conf, read for each connection's mobike setting (default: ${DEFAULT_SWANCTL_CONF} when present)`)
     .option('--netns <name>', "read routes and ask the kernel in this network namespace (`ip -n`), when charon runs in one")
+    .addOption(new Option('--assume-mobike <yes|no>', 'whether MOBIKE was negotiated (VICI does not report it; e.g. seen as N(MOBIKE_SUP) both ways in charon\'s log)').choices(['yes', 'no']))
     .option('--charon-version <version>', 'model this charon version instead of the one charon reports (e.g. 6.0.1)')
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
     .addHelpText('after', '\nExit codes: 0 nothing at risk, 1 at least one IKE_SA at risk, 2 error.\nSee docs/path-analysis.md.');
@@ -266,6 +270,7 @@ export async function run(options: Record<string, unknown>): Promise<number> {
         strongswanConf: options['strongswanConf'] as string | undefined,
         swanctlConf: options['swanctlConf'] as string | undefined,
         charonVersion: options['charonVersion'] as string | undefined,
+        assumeMobike: options['assumeMobike'] === undefined ? undefined : options['assumeMobike'] === 'yes',
         format: options['format'] as 'text' | 'json',
       },
       realSources(uri, { netns: options['netns'] as string | undefined }),
