@@ -89,7 +89,13 @@ export class EventTimeOrderer<R> {
   }
 
   /** Processing time moved on: silent hosts' time moves with it. */
-  tick(nowUs: number, emit: (item: OrderedItem<R>) => void): void {
+  tick(nowUs: number, emit: (item: OrderedItem<R>) => void, restart = false): void {
+    if (restart) {
+      // We, not the hosts, were silent (paused consumer): their silence counts from the next tick.
+      for (const h of this.hosts.values()) h.arrivedSinceTick = true;
+      this.lastTickUs = Math.max(this.lastTickUs, nowUs);
+      return;
+    }
     if (nowUs <= this.lastTickUs) return;
     this.lastTickUs = nowUs;
     for (const [host, h] of this.hosts) {

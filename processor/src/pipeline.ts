@@ -46,7 +46,7 @@ export class Pipeline<R> {
   push(input: PipelineInput<R>, emit: (o: PipelineOutput<R>) => void): void {
     this.emit = emit;
     if (input.type === 'tick') {
-      this.orderer.tick(input.nowUs, this.onOrdered);
+      this.orderer.tick(input.nowUs, this.onOrdered, input.restart === true);
       return;
     }
     const d = decodeRecord(input.value, input.ref);
@@ -133,14 +133,14 @@ export function decodeEvents<R = never>(): OperatorFunction<PipelineInput<R>, { 
 /** order stage alone: events (or ticks) → per-host event-time order with watermarks. */
 export function orderByEventTime<R = never>(
   options: { allowedLatenessMs?: number; dedupeIds?: number; flushOnComplete?: boolean } = {},
-): OperatorFunction<{ type: 'event'; event: RoamwatchEvent; ref?: R } | { type: 'tick'; nowUs: number }, OrderedItem<R>> {
+): OperatorFunction<{ type: 'event'; event: RoamwatchEvent; ref?: R } | { type: 'tick'; nowUs: number; restart?: boolean }, OrderedItem<R>> {
   const cfg = correlationConfig({ allowedLatenessMs: options.allowedLatenessMs, dedupeIds: options.dedupeIds });
   return (source) =>
     new Observable<OrderedItem<R>>((sub) => {
       const o = new EventTimeOrderer<R>(cfg);
       const emit = (i: OrderedItem<R>) => sub.next(i);
       return source.subscribe({
-        next: (x) => (x.type === 'tick' ? o.tick(x.nowUs, emit) : o.push(x.event, x.ref, emit)),
+        next: (x) => (x.type === 'tick' ? o.tick(x.nowUs, emit, x.restart === true) : o.push(x.event, x.ref, emit)),
         error: (e) => sub.error(e),
         complete: () => {
           if (options.flushOnComplete !== false) o.flush(emit);

@@ -28,6 +28,11 @@ export interface RecordInput<R> {
 export interface TickInput {
   type: 'tick';
   nowUs: number;
+  /**
+   * Processing time was not the hosts' time until now (the consumer was paused by
+   * backpressure): count every host's silence from this tick on instead.
+   */
+  restart?: boolean;
 }
 
 export type PipelineInput<R> = RecordInput<R> | TickInput;

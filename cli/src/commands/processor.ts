@@ -20,7 +20,7 @@ export function configure(cmd: Command): void {
     .option('--group <id>', 'consumer group id', 'roamwatch-processor')
     .option('--findings-topic <name>', "findings topic ('none' disables)", 'roamwatch.findings')
     .option('--dead-letter-topic <name>', 'dead-letter topic (default <topic>.dead-letter)')
-    .option('--max-in-flight <n>', 'records consumed but not yet committable before consumption pauses', '50000')
+    .option('--max-in-flight <n>', 'outputs (points, findings, dead letters) not yet acknowledged before consumption pauses', '50000')
     .option('--print-findings <format>', 'also print findings on stdout: text | json | none', 'none')
     .option('--log-level <level>', 'error | warn | info | debug', 'info');
   addInfluxFlags(cmd);

@@ -11,9 +11,13 @@
  * - At-least-once with idempotent points: an offset is committed only after the pipeline
  *   released the record and every point, finding and dead letter emitted before that release
  *   was acknowledged. A restart re-reads from the committed offset and rebuilds the state.
- * - Backpressure: while more than `maxInFlight` records wait for acknowledgement (InfluxDB
- *   down, a slow broker), the consumer stops fetching: eachBatch waits (sending heartbeats)
- *   until the sinks catch up, then consumption resumes where it stopped.
+ * - Backpressure: while more than `maxInFlight` outputs (points, findings, dead letters) wait
+ *   for their sink's acknowledgement (InfluxDB down, a slow broker), the consumer stops
+ *   fetching: eachBatch waits (sending heartbeats) until the sinks are down to half, then
+ *   consumption resumes where it stopped. Records held by the pipeline's event-time state do
+ *   not count (they are released by later events, which a pause would never deliver). While
+ *   paused no ticks are sent, and the first one after says `restart`: a host's silence caused
+ *   by our pause must not close its windows.
  * - The clock enters here only: ticks (processing time) every `tickMs`, and the
  *   `roamwatch_processor` self-report every `selfReportMs`.
  */
@@ -55,7 +59,7 @@ export interface ProcessorOptions {
   /** Read the topic from the start when the group has no committed offset. Default true. */
   fromBeginning?: boolean;
   correlation?: Partial<CorrelationConfig>;
-  /** Records consumed but not yet committable before the consumer waits. Default 50000. */
+  /** Outputs (points, findings, dead letters) not yet acknowledged by their sinks before the consumer waits. Default 50000. */
   maxInFlight?: number;
   /** Processing-time ticks (ms). Default 250. */
   tickMs?: number;
@@ -160,12 +164,13 @@ export async function startProcessor(options: ProcessorOptions): Promise<Running
       error: (err) => logger.error('pipeline failed', { error: errorMessage(err) }),
     });
 
+  const unacked = () => sinks.reduce((a, s) => a + s.pending, 0);
   const waitForRoom = async (heartbeat: () => Promise<void>, isRunning: () => boolean) => {
-    if (offsets.inFlight <= maxInFlight) return;
+    if (unacked() <= maxInFlight) return;
     paused = true;
-    logger.warn('backpressure: consumption paused until the sinks catch up', { inFlight: offsets.inFlight, influxFailing: influx?.stats.failing ?? false });
+    logger.warn('backpressure: consumption paused until the sinks catch up', { unacked: unacked(), influxFailing: influx?.stats.failing ?? false });
     let last = Date.now();
-    while (offsets.inFlight > maxInFlight / 2 && isRunning()) {
+    while (unacked() > maxInFlight / 2 && isRunning()) {
       await new Promise((r) => setTimeout(r, 50));
       await commit();
       if (Date.now() - last > 2000) {
@@ -174,7 +179,8 @@ export async function startProcessor(options: ProcessorOptions): Promise<Running
       }
     }
     paused = false;
-    logger.info('backpressure released: consumption resumed', { inFlight: offsets.inFlight });
+    input$.next({ type: 'tick', nowUs: Date.now() * 1000, restart: true });
+    logger.info('backpressure released: consumption resumed', { unacked: unacked() });
   };
 
   let committing: Promise<void> | undefined;
@@ -199,10 +205,34 @@ export async function startProcessor(options: ProcessorOptions): Promise<Running
 
   await producer.connect();
   await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning });
+  // The output topics exist before the first write (auto-creation would give them the broker's
+  // default of one partition and fail the first produce while the leader is elected).
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const wanted = [findingsTopic, deadLetterTopic].filter((t): t is string => !!t && !existing.has(t));
+    if (wanted.length) await admin.createTopics({ topics: wanted.map((t) => ({ topic: t, numPartitions: 1 })), waitForLeaders: true }).catch(() => false);
+  } finally {
+    await admin.disconnect();
+  }
+  // A topic that is just being created answers "unknown topic" for a moment: retry.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await consumer.subscribe({ topic, fromBeginning });
+      break;
+    } catch (err) {
+      const retriable = (err as { retriable?: boolean }).retriable === true;
+      if (!retriable || attempt >= 20) throw err;
+      logger.warn('subscribe failed, retrying', { topic, attempt, error: errorMessage(err) });
+      await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
+    }
+  }
   consumer.on(consumer.events.GROUP_JOIN, (e) => logger.info('joined consumer group', { groupId, assignment: e.payload.memberAssignment }));
 
-  const tick = setInterval(() => input$.next({ type: 'tick', nowUs: Date.now() * 1000 }), tickMs);
+  const tick = setInterval(() => {
+    if (!paused) input$.next({ type: 'tick', nowUs: Date.now() * 1000 });
+  }, tickMs);
   const commitTimer = setInterval(() => void commit(), commitIntervalMs);
   let lastReport = { events: 0, deadLetters: 0, findings: 0 };
   const report =
@@ -235,7 +265,7 @@ export async function startProcessor(options: ProcessorOptions): Promise<Running
         offsets.consumed(ref.topic, ref.partition, ref.offset);
         consumed += 1;
         input$.next({ type: 'record', value: m.value ?? Buffer.alloc(0), ref });
-        if (offsets.inFlight > maxInFlight) await waitForRoom(heartbeat, isRunning);
+        if (unacked() > maxInFlight) await waitForRoom(heartbeat, isRunning);
       }
       await heartbeat().catch(() => {});
     },
