@@ -88,6 +88,24 @@ describe('SpooledSink', () => {
     await sink.close();
   });
 
+  it('when the transport hangs (a slow broker), then write() still returns at once and events pile up in the spool, not in the caller', async () => {
+    const hang: Transport = { kind: 'hang', connect: async () => undefined, send: () => new Promise(() => undefined), close: async () => undefined };
+    const d = fs.mkdtempSync(path.join(os.tmpdir(), 'rw-sink-'));
+    dirs.push(d);
+    const spool = Spool.open({ dir: d, maxBytes: 1 << 24, segmentBytes: 1 << 20, fsyncIntervalMs: 1000, onFull: 'drop-oldest', memoryMaxBytes: 1 << 20, logger: silentLogger() });
+    const sink = new SpooledSink({ spool, transport: hang, batchMaxEvents: 10, batchMaxBytes: 1 << 20, lingerMs: 0, retryMinMs: 5, retryMaxMs: 20, degradedLagMs: 10, logger: silentLogger() });
+    const factory = createEventFactory({ host: 'gw' });
+    sink.start();
+    const t0 = performance.now();
+    for (let i = 0; i < 5000; i++) sink.write(factory.make('agent.gap', { fromSeq: 1, toSeq: 1, reason: 'buffer-overflow', count: 1 }));
+    const perEventUs = ((performance.now() - t0) * 1000) / 5000;
+    expect(perEventUs).toBeLessThan(500);
+    await new Promise((r) => setTimeout(r, 30));
+    expect(sink.report().spool.events).toBe(5000);
+    expect(sink.report().sink.state).not.toBe('ok');
+    await sink.close(50);
+  });
+
   it('when the agent stops during an outage and starts again, then the spooled events are delivered with their original ids', async () => {
     const t1 = new FakeTransport();
     t1.up = false;

@@ -87,6 +87,7 @@ export class SpooledSink implements Sink {
           await this.o.transport.connect();
           this.connected = true;
           this.log.info('connected', { sink: this.kind });
+          this.setOk();
         } catch (err) {
           if (this.fail(err)) return;
           await sleep(backoff, this.sleeper);
