@@ -70,14 +70,6 @@ export function routeBaseKey(m: RouteMessage): string {
   return `${f}|${m.table}|${cidr(m.dst, m.dstLen, f)}|${src}|${m.tos}|${m.priority ?? 0}`;
 }
 
-function parseBaseKey(key: string): Pick<RouteState, 'family' | 'table' | 'dst' | 'src' | 'tos' | 'priority'> {
-  const [f, table, dst, src, tos, prio] = key.split('|') as [string, string, string, string, string, string];
-  return {
-    family: f === '6' ? 6 : 4, table: Number(table), dst, src: src === '' ? undefined : src,
-    tos: Number(tos), priority: Number(prio),
-  };
-}
-
 export function addressKey(a: AddressState): string {
   return `${a.index}|${a.family}|${a.local}/${a.prefixLen}|${a.peer ?? ''}`;
 }
@@ -129,7 +121,21 @@ export interface MirrorCounts {
   routeAttrRecords: number;
 }
 
+export interface MirrorOptions {
+  /**
+   * Build change records (default true). A mirror being filled from a dump for a resync
+   * turns them off: adopt() computes the differences once at the end.
+   */
+  changes?: boolean;
+}
+
 export class Mirror {
+  private readonly changes: boolean;
+
+  constructor({ changes = true }: MirrorOptions = {}) {
+    this.changes = changes;
+  }
+
   private routes = new Map<string, RouteEntry>();
   private attrs = new Map<string, RouteAttrs>();
   private routeCount = 0;
@@ -179,8 +185,10 @@ export class Mirror {
   }
 
   private static state(key: string, a: RouteAttrs): RouteState {
+    const [f, table, dst, src, tos, prio] = key.split('|') as [string, string, string, string, string, string];
     return {
-      ...parseBaseKey(key), type: a.type, protocol: a.protocol, scope: a.scope, oif: a.oif, gateway: a.gateway,
+      family: f === '6' ? 6 : 4, table: Number(table), dst, src: src === '' ? undefined : src, tos: Number(tos),
+      priority: Number(prio), type: a.type, protocol: a.protocol, scope: a.scope, oif: a.oif, gateway: a.gateway,
       via: a.via, prefsrc: a.prefsrc, mark: a.mark, nhId: a.nhId, pref: a.pref, nexthops: a.nexthops,
     };
   }
@@ -197,7 +205,7 @@ export class Mirror {
         this.ref(a);
         this.routes.set(key, a);
         this.routeCount++;
-        return { kind: 'route', op: 'added', cause, old: undefined, new: Mirror.state(key, a) };
+        return this.changes ? { kind: 'route', op: 'added', cause, old: undefined, new: Mirror.state(key, a) } : undefined;
       }
       const list = Array.isArray(entry) ? entry : [entry];
       let i = list.findIndex((x) => x.ident === a.ident);
@@ -206,7 +214,7 @@ export class Mirror {
         this.ref(a);
         this.routes.set(key, [...list, a]);
         this.routeCount++;
-        return { kind: 'route', op: 'added', cause, old: undefined, new: Mirror.state(key, a) };
+        return this.changes ? { kind: 'route', op: 'added', cause, old: undefined, new: Mirror.state(key, a) } : undefined;
       }
       const old = list[i] as RouteAttrs;
       if (old === a) {
@@ -217,7 +225,7 @@ export class Mirror {
       this.unref(old);
       if (list.length === 1) this.routes.set(key, a);
       else list[i] = a;
-      return { kind: 'route', op: 'replaced', cause, old: Mirror.state(key, old), new: Mirror.state(key, a) };
+      return this.changes ? { kind: 'route', op: 'replaced', cause, old: Mirror.state(key, old), new: Mirror.state(key, a) } : undefined;
     }
     // del
     if (entry === undefined) return undefined;
@@ -253,7 +261,7 @@ export class Mirror {
     else this.routes.set(key, rest.length === 1 ? (rest[0] as RouteAttrs) : rest);
     this.unref(old);
     this.routeCount--;
-    return { kind: 'route', op: 'removed', cause, old: Mirror.state(key, old), new: undefined };
+    return this.changes ? { kind: 'route', op: 'removed', cause, old: Mirror.state(key, old), new: undefined } : undefined;
   }
 
   /** Every route, in no particular order. */

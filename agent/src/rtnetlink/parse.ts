@@ -11,7 +11,8 @@
  */
 import {
   AF, MESSAGE_TYPES, NEXTHOP_ATTRS, NLA_HDRLEN, NLMSG, NLMSG_HDRLEN, RTNEXTHOP_LEN,
-  type AttrSpec, type MessageSpec, type Nexthop, type RtnlMessage,
+  type AddressMessage, type AttrSpec, type LinkMessage, type MessageSpec, type Nexthop, type RouteMessage,
+  type RtnlMessage, type RuleMessage,
 } from './schema.js';
 
 const align4 = (n: number): number => (n + 3) & ~3;
@@ -56,6 +57,34 @@ function formatIPv6(b: Uint8Array, off: number): string {
   }
   return s;
 }
+
+type Op = 'new' | 'del';
+/**
+ * Object literals with every field of each message kind, so that all messages of a kind
+ * share one hidden class (fast property access downstream). TypeScript checks that each
+ * literal is a complete message; `fieldsMatchSpecs` in parse.test.ts checks that every
+ * field named in schema.ts exists here.
+ */
+export const BLANK = {
+  route: (op: Op, nlFlags: number, seq: number, pid: number): RouteMessage => ({
+    kind: 'route', op, nlFlags, seq, pid, family: 0, dstLen: 0, srcLen: 0, tos: 0, table: 0, protocol: 0, scope: 0, type: 0,
+    rtmFlags: 0, dst: undefined, src: undefined, oif: undefined, gateway: undefined, priority: undefined, prefsrc: undefined,
+    nexthops: undefined, mark: undefined, via: undefined, pref: undefined, nhId: undefined,
+  }),
+  address: (op: Op, nlFlags: number, seq: number, pid: number): AddressMessage => ({
+    kind: 'address', op, nlFlags, seq, pid, family: 0, prefixLen: 0, flags: 0, scope: 0, index: 0, address: undefined,
+    local: undefined, label: undefined, broadcast: undefined, rtPriority: undefined,
+  }),
+  link: (op: Op, nlFlags: number, seq: number, pid: number): LinkMessage => ({
+    kind: 'link', op, nlFlags, seq, pid, family: 0, linkType: 0, index: 0, flags: 0, change: 0, ifname: undefined,
+    mtu: undefined, master: undefined, operstate: undefined,
+  }),
+  rule: (op: Op, nlFlags: number, seq: number, pid: number): RuleMessage => ({
+    kind: 'rule', op, nlFlags, seq, pid, family: 0, dstLen: 0, srcLen: 0, tos: 0, table: 0, action: 0, ruleFlags: 0,
+    dst: undefined, src: undefined, iifname: undefined, oifname: undefined, goto: undefined, priority: undefined,
+    fwmark: undefined, fwmask: undefined,
+  }),
+} as const;
 
 interface CompiledSpec {
   spec: MessageSpec;
@@ -126,15 +155,9 @@ function decodeMessage(b: Uint8Array, dv: DataView, off: number, len: number, ty
   const { spec, byType } = c;
   const body = off + NLMSG_HDRLEN;
   if (len < NLMSG_HDRLEN + spec.headerLen) throw new Malformed(`${spec.struct} truncated`);
-  const msg: Record<string, unknown> = {
-    kind: spec.kind,
-    op: c.op,
-    nlFlags: dv.getUint16(off + 6, true),
-    seq: dv.getUint32(off + 8, true),
-    pid: dv.getUint32(off + 12, true),
-  };
+  // A literal of the full shape first (one hidden class per kind), then fields by table.
+  const msg = BLANK[spec.kind](c.op, dv.getUint16(off + 6, true), dv.getUint32(off + 8, true), dv.getUint32(off + 12, true)) as unknown as Record<string, unknown>;
   for (const f of spec.fields) msg[f.field] = readUint(dv, body + f.offset, f.size);
-  for (const a of spec.attrs) if (msg[a.field] === undefined) msg[a.field] = undefined;
   let a = body + spec.headerLen;
   const end = off + len;
   while (a + NLA_HDRLEN <= end) {

@@ -37,6 +37,12 @@ export interface RtnetlinkSourceOptions {
   restartDelayMs?: number;
   /** Emit a `change` (cause `resync`, op `added`) for every object of the initial dump. Default false. */
   emitInitialState?: boolean;
+  /**
+   * While gaps keep coming (a storm), wait between resyncs: 250 ms after the first resync,
+   * doubling up to this many ms, so that back-to-back full dumps do not compete with the
+   * storm itself. The source knows it is out of date meanwhile. Default 4000.
+   */
+  resyncBackoffMaxMs?: number;
 }
 
 export class RtnetlinkConfigError extends Error {
@@ -104,6 +110,11 @@ export class RtnetlinkSource {
   private readonly netns: string | undefined;
   private readonly restartDelayMs: number;
   private readonly emitInitialState: boolean;
+  private readonly resyncBackoffMaxMs: number;
+  private lastResyncDoneAtMs = 0;
+  private backoffMs = 0;
+  /** A gap seen while waiting out the backoff: when, why, how many overflows. */
+  private pendingGap: { reason: ResyncReport['reason']; detectedAtMs: number; overflows: number; timer: ReturnType<typeof setTimeout> } | undefined;
   private readonly listeners: { [K in keyof RtnetlinkSourceEvents]: Listener<K>[] } = {
     change: [], resync: [], invalid: [], warning: [],
   };
@@ -118,8 +129,11 @@ export class RtnetlinkSource {
 
   /** Validates options (throws RtnetlinkConfigError); start() connects. */
   constructor(opts: RtnetlinkSourceOptions = {}) {
-    const { helperPath = DEFAULT_HELPER_PATH, receiveBufferBytes = 32 << 20, netns, restartDelayMs = 200, emitInitialState = false } = opts;
-    const known = new Set(['helperPath', 'receiveBufferBytes', 'netns', 'restartDelayMs', 'emitInitialState']);
+    const {
+      helperPath = DEFAULT_HELPER_PATH, receiveBufferBytes = 32 << 20, netns, restartDelayMs = 200, emitInitialState = false,
+      resyncBackoffMaxMs = 4000,
+    } = opts;
+    const known = new Set(['helperPath', 'receiveBufferBytes', 'netns', 'restartDelayMs', 'emitInitialState', 'resyncBackoffMaxMs']);
     for (const k of Object.keys(opts)) if (!known.has(k)) throw new RtnetlinkConfigError(`unknown option ${JSON.stringify(k)}`);
     if (!Number.isInteger(receiveBufferBytes) || receiveBufferBytes < 4096 || receiveBufferBytes > 1 << 30) {
       throw new RtnetlinkConfigError(`receiveBufferBytes must be an integer in [4096, 2^30], got ${receiveBufferBytes}`);
@@ -131,6 +145,8 @@ export class RtnetlinkSource {
     this.netns = netns;
     this.restartDelayMs = restartDelayMs;
     this.emitInitialState = emitInitialState;
+    if (!Number.isFinite(resyncBackoffMaxMs) || resyncBackoffMaxMs < 0) throw new RtnetlinkConfigError(`resyncBackoffMaxMs must be >= 0, got ${resyncBackoffMaxMs}`);
+    this.resyncBackoffMaxMs = resyncBackoffMaxMs;
   }
 
   on<K extends keyof RtnetlinkSourceEvents>(event: K, listener: Listener<K>): this {
@@ -149,6 +165,11 @@ export class RtnetlinkSource {
     return this.mirror.counts();
   }
 
+  /** True while the mirror is known to be out of date: a gap was seen and its resync has not completed. */
+  get resyncPending(): boolean {
+    return this.dump !== undefined || this.pendingGap !== undefined || this.queued !== undefined;
+  }
+
   /** Starts the helper and resolves once the initial dump is in the mirror. */
   async start(): Promise<void> {
     if (this.started) throw new RtnetlinkConfigError('already started');
@@ -164,6 +185,8 @@ export class RtnetlinkSource {
   /** Stops the helper. The mirror keeps its last state. */
   async stop(): Promise<void> {
     this.stopping = true;
+    if (this.pendingGap !== undefined) clearTimeout(this.pendingGap.timer);
+    this.pendingGap = undefined;
     const c = this.child;
     this.child = undefined;
     if (c === undefined) return;
@@ -350,17 +373,32 @@ export class RtnetlinkSource {
 
   // ------------------------------------------------------------------ gaps and dumps
 
-  private gap(reason: ResyncReport['reason']): void {
+  private gap(reason: ResyncReport['reason'], overflows = reason === 'overflow' ? 1 : 0, detectedAtMs = Date.now()): void {
     if (this.dump !== undefined) {
       // A gap before DUMP_START is covered by the pending dump; one after it is not.
       if (this.dump.started) this.dump.dirty = true;
-      if (reason === 'overflow') this.dump.overflows++;
+      this.dump.overflows += overflows;
       return;
     }
-    void this.requestDump(reason, Date.now(), false);
+    if (this.pendingGap !== undefined) {
+      this.pendingGap.overflows += overflows;
+      return;
+    }
+    const now = Date.now();
+    const sinceLast = now - this.lastResyncDoneAtMs;
+    // Gaps right after a resync mean a storm is going on: back off, doubling.
+    this.backoffMs = sinceLast < Math.max(1000, 2 * this.backoffMs) ? Math.min(this.resyncBackoffMaxMs, Math.max(250, this.backoffMs * 2)) : 0;
+    const delay = Math.max(0, this.backoffMs - sinceLast);
+    const start = (): void => {
+      const g = this.pendingGap;
+      this.pendingGap = undefined;
+      if (g === undefined || this.stopping) return;
+      void this.requestDump(g.reason, g.detectedAtMs, false, g.overflows);
+    };
+    this.pendingGap = { reason, detectedAtMs, overflows, timer: setTimeout(start, delay) };
   }
 
-  private requestDump(reason: ResyncReport['reason'], detectedAtMs: number, initial: boolean): Promise<ResyncReport> {
+  private requestDump(reason: ResyncReport['reason'], detectedAtMs: number, initial: boolean, overflows = 0): Promise<ResyncReport> {
     return new Promise((resolve) => {
       if (this.dump !== undefined) {
         // One more round after the current one covers this request too.
@@ -369,13 +407,13 @@ export class RtnetlinkSource {
         this.dump.dirty = true;
         return;
       }
-      this.beginDump(reason, detectedAtMs, initial, resolve);
+      this.beginDump(reason, detectedAtMs, initial, resolve, overflows);
     });
   }
 
-  private beginDump(reason: ResyncReport['reason'], detectedAtMs: number, initial: boolean, resolve: (r: ResyncReport) => void): void {
+  private beginDump(reason: ResyncReport['reason'], detectedAtMs: number, initial: boolean, resolve: (r: ResyncReport) => void, overflows = 0): void {
     const id = this.nextDumpId++;
-    this.dump = { id, fresh: new Mirror(), buffered: [], reason, detectedAtMs, overflows: reason === 'overflow' ? 1 : 0, dirty: false, resolve, initial, started: false };
+    this.dump = { id, fresh: new Mirror({ changes: false }), buffered: [], reason, detectedAtMs, overflows, dirty: false, resolve, initial, started: false };
     this.child?.stdin.write(`dump ${id}\n`);
   }
 
@@ -395,12 +433,16 @@ export class RtnetlinkSource {
       this.stats.changesRecovered += changes.length;
       for (const l of this.listeners.resync) l(report);
     }
+    this.lastResyncDoneAtMs = Date.now();
     d.resolve(report);
-    if (d.dirty || this.queued !== undefined) {
-      const q = this.queued;
+    const q = this.queued;
+    if (q !== undefined) {
+      // Explicit requests (resync(), helper restart) go at once.
       this.queued = undefined;
-      const reason = q?.reason ?? (d.overflows > 0 ? 'overflow' : d.reason === 'initial' ? 'invalid' : d.reason);
-      this.beginDump(reason, q?.detectedAtMs ?? Date.now(), false, (r) => { for (const w of q?.waiters ?? []) w(r); });
+      this.beginDump(q.reason, q.detectedAtMs, false, (r) => { for (const w of q.waiters) w(r); });
+    } else if (d.dirty) {
+      // Lost messages after DUMP_START: the result may be stale already. Dump again (with backoff).
+      this.gap(d.overflows > 0 ? 'overflow' : 'invalid', 0);
     }
   }
 }
