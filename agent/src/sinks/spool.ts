@@ -13,6 +13,8 @@
  * - A bound: at `maxBytes` the policy `onFull` decides (drop-oldest: delete the oldest
  *   segment; drop-newest: refuse new records). Every dropped sequence range is handed to
  *   `onGap` so the agent emits an `agent.gap` event: there is no silent hole in the sequence.
+ *   With drop-oldest, successive gaps of one outage overlap: each covers the whole run of
+ *   contiguous drops so far (an earlier gap event can itself be in a dropped segment).
  *
  * Layout of `dir`:
  *   seg-<firstSeq, 16 digits>.jsonl   one envelope per line (exactly the Kafka message value)
@@ -150,6 +152,7 @@ export class Spool {
   private fsyncTimer: NodeJS.Timeout | undefined;
   private dropped = 0;
   private refused: { fromSeq: number; toSeq: number } | undefined;
+  private dropRun: { fromSeq: number; toSeq: number } | undefined;
   private closed = false;
   private waiters: Array<() => void> = [];
 
@@ -379,7 +382,7 @@ export class Spool {
         // Everything is in the active segment: close it so that it can go next time.
         const active = this.segments[0];
         if (!active || active.bytes === 0) return false;
-        this.roll(this.lastSeqValue);
+        this.roll(this.writtenSeqValue + 1);
         continue;
       }
       const oldest = this.segments.shift()!;
@@ -388,12 +391,16 @@ export class Spool {
       const from = Math.max(oldest.firstSeq, this.ackedSeqValue + 1);
       const to = oldest.lastSeq;
       if (to >= from) {
-        const count = to - from + 1;
-        this.dropped += count;
+        this.dropped += to - from + 1;
         // Forget what is gone: acknowledged as far as the sink is concerned.
         this.ackedSeqValue = to;
         this.dropMemThrough(to);
-        const gap: SpoolGap = { fromSeq: from, toSeq: to, reason: 'spool-full', count };
+        // An earlier agent.gap event may sit in a segment dropped now: each gap event covers the
+        // whole run of contiguous drops so far, so the latest one alone names every lost number.
+        if (this.dropRun && from === this.dropRun.toSeq + 1) this.dropRun.toSeq = to;
+        else this.dropRun = { fromSeq: from, toSeq: to };
+        const run = this.dropRun;
+        const gap: SpoolGap = { fromSeq: run.fromSeq, toSeq: run.toSeq, reason: 'spool-full', count: run.toSeq - run.fromSeq + 1 };
         this.log.warn('spool full: deleted the oldest unsent segment (onFull = drop-oldest)', { ...gap, limitBytes: this.opts.maxBytes });
         queueMicrotask(() => this.opts.onGap?.(gap));
       }
@@ -447,7 +454,9 @@ export class Spool {
       this.diskOnlyUntil = r.seq;
     }
     this.compactMem();
-    if (seg.bytes >= this.opts.segmentBytes) this.roll(this.lastSeqValue + 1 - this.pending.length);
+    // The next segment is named after the next record this segment does not hold (a record being
+    // appended right now may already have its number in lastSeq, but is not written yet).
+    if (seg.bytes >= this.opts.segmentBytes) this.roll(this.writtenSeqValue + 1);
     const w = this.waiters;
     this.waiters = [];
     for (const f of w) f();
