@@ -82,8 +82,9 @@ describe('rtnetlink overflow', () => {
     source.on('warning', () => undefined);
     await source.start();
     try {
-      const pid = (source as unknown as { child: { pid: number } }).child.pid;
-      process.kill(pid, 'SIGKILL');
+      const pid = source.helperPid;
+      expect(pid).toBeTypeOf('number');
+      process.kill(pid as number, 'SIGKILL');
       ns.ip('route add 10.251.0.0/16 via 10.9.0.2');
       await waitFor(() => resyncs.length > 0, 10_000);
       expect(resyncs[0]?.reason).toBe('helper-restart');

@@ -18,6 +18,7 @@
  * table has few distinct nexthop/protocol/metric combinations). See docs/rtnetlink.md.
  */
 import { AF, IFF, NLM_F, RTN, RT_SCOPE, type AddressMessage, type LinkMessage, type RouteMessage, type RuleMessage } from './schema.js';
+import { RouteTable } from './route-table.js';
 import type {
   AddressState, ChangeCause, LinkState, NexthopState, RouteState, RuleState, StateChange,
 } from './state.js';
@@ -136,7 +137,7 @@ export class Mirror {
     this.changes = changes;
   }
 
-  private routes = new Map<string, RouteEntry>();
+  private routes = new RouteTable<RouteEntry>();
   private attrs = new Map<string, RouteAttrs>();
   private routeCount = 0;
   private addresses = new Map<string, AddressState>();
@@ -193,6 +194,17 @@ export class Mirror {
     };
   }
 
+  /** The state of a route whose base key is the message's own (no key parsing). */
+  private static stateOf(m: RouteMessage, a: RouteAttrs): RouteState {
+    const family = fam(m.family);
+    return {
+      family, table: m.table, dst: cidr(m.dst, m.dstLen, family),
+      src: m.srcLen === 0 && m.src === undefined ? undefined : cidr(m.src, m.srcLen, family), tos: m.tos,
+      priority: m.priority ?? 0, type: a.type, protocol: a.protocol, scope: a.scope, oif: a.oif, gateway: a.gateway,
+      via: a.via, prefsrc: a.prefsrc, mark: a.mark, nhId: a.nhId, pref: a.pref, nexthops: a.nexthops,
+    };
+  }
+
   /** Applies RTM_NEWROUTE / RTM_DELROUTE. Cloned (cache) routes are ignored, as `ip route` does. */
   applyRoute(m: RouteMessage, cause: ChangeCause = 'event'): StateChange | undefined {
     if (m.family !== AF.INET && m.family !== AF.INET6) return undefined;
@@ -205,7 +217,7 @@ export class Mirror {
         this.ref(a);
         this.routes.set(key, a);
         this.routeCount++;
-        return this.changes ? { kind: 'route', op: 'added', cause, old: undefined, new: Mirror.state(key, a) } : undefined;
+        return this.changes ? { kind: 'route', op: 'added', cause, old: undefined, new: Mirror.stateOf(m, a) } : undefined;
       }
       const list = Array.isArray(entry) ? entry : [entry];
       let i = list.findIndex((x) => x.ident === a.ident);
@@ -214,7 +226,7 @@ export class Mirror {
         this.ref(a);
         this.routes.set(key, [...list, a]);
         this.routeCount++;
-        return this.changes ? { kind: 'route', op: 'added', cause, old: undefined, new: Mirror.state(key, a) } : undefined;
+        return this.changes ? { kind: 'route', op: 'added', cause, old: undefined, new: Mirror.stateOf(m, a) } : undefined;
       }
       const old = list[i] as RouteAttrs;
       if (old === a) {
@@ -225,7 +237,7 @@ export class Mirror {
       this.unref(old);
       if (list.length === 1) this.routes.set(key, a);
       else list[i] = a;
-      return this.changes ? { kind: 'route', op: 'replaced', cause, old: Mirror.state(key, old), new: Mirror.state(key, a) } : undefined;
+      return this.changes ? { kind: 'route', op: 'replaced', cause, old: Mirror.stateOf(m, old), new: Mirror.stateOf(m, a) } : undefined;
     }
     // del
     if (entry === undefined) return undefined;
@@ -253,7 +265,7 @@ export class Mirror {
         this.unref(old);
         if (list.length === 1) this.routes.set(key, next);
         else list[i] = next;
-        return { kind: 'route', op: 'replaced', cause, old: Mirror.state(key, old), new: Mirror.state(key, next) };
+        return { kind: 'route', op: 'replaced', cause, old: Mirror.stateOf(m, old), new: Mirror.stateOf(m, next) };
       }
     }
     const rest = list.filter((_, j) => j !== i);
@@ -261,7 +273,7 @@ export class Mirror {
     else this.routes.set(key, rest.length === 1 ? (rest[0] as RouteAttrs) : rest);
     this.unref(old);
     this.routeCount--;
-    return this.changes ? { kind: 'route', op: 'removed', cause, old: Mirror.state(key, old), new: undefined } : undefined;
+    return this.changes ? { kind: 'route', op: 'removed', cause, old: Mirror.stateOf(m, old), new: undefined } : undefined;
   }
 
   /** Every route, in no particular order. */

@@ -16,6 +16,10 @@ import {
 } from './schema.js';
 
 const align4 = (n: number): number => (n + 3) & ~3;
+// Little-endian reads straight from the bytes (no DataView per datagram).
+const u16 = (b: Uint8Array, o: number): number => (b[o] as number) | ((b[o + 1] as number) << 8);
+const u32 = (b: Uint8Array, o: number): number =>
+  ((b[o] as number) | ((b[o + 1] as number) << 8) | ((b[o + 2] as number) << 16)) + (b[o + 3] as number) * 0x1000000;
 
 /** Formats a 4- or 16-byte address the way iproute2 prints it (RFC 5952 for IPv6). */
 export function formatAddress(b: Uint8Array, off: number, len: number): string {
@@ -105,42 +109,42 @@ class Malformed {
   constructor(readonly reason: string) {}
 }
 
-function readUint(dv: DataView, off: number, size: 1 | 2 | 4): number {
-  return size === 1 ? dv.getUint8(off) : size === 2 ? dv.getUint16(off, true) : dv.getUint32(off, true);
+function readUint(b: Uint8Array, off: number, size: 1 | 2 | 4): number {
+  return size === 1 ? (b[off] as number) : size === 2 ? u16(b, off) : u32(b, off);
 }
 
-function decodeVia(b: Uint8Array, dv: DataView, off: number, len: number): string {
+function decodeVia(b: Uint8Array, off: number, len: number): string {
   // struct rtvia { __kernel_sa_family_t rtvia_family (u16); __u8 rtvia_addr[]; }
   if (len < 2) throw new Malformed('RTA_VIA shorter than its family');
-  const fam = dv.getUint16(off, true);
+  const fam = u16(b, off);
   const alen = len - 2;
   if ((fam === AF.INET && alen !== 4) || (fam === AF.INET6 && alen !== 16)) throw new Malformed('RTA_VIA address length');
   return formatAddress(b, off + 2, alen);
 }
 
-function decodeMultipath(b: Uint8Array, dv: DataView, off: number, len: number): Nexthop[] {
+function decodeMultipath(b: Uint8Array, off: number, len: number): Nexthop[] {
   const out: Nexthop[] = [];
   const end = off + len;
   while (off + RTNEXTHOP_LEN <= end) {
-    const rtnhLen = dv.getUint16(off, true);
+    const rtnhLen = u16(b, off);
     if (rtnhLen < RTNEXTHOP_LEN || off + rtnhLen > end) throw new Malformed('rtnexthop length');
     const nh: Nexthop = {
-      oif: dv.getInt32(off + 4, true),
-      weight: dv.getUint8(off + 3) + 1,
-      flags: dv.getUint8(off + 2),
+      oif: (u32(b, off + 4) | 0),
+      weight: (b[off + 3] as number) + 1,
+      flags: (b[off + 2] as number),
       gateway: undefined,
       via: undefined,
     };
     let a = off + RTNEXTHOP_LEN;
     const aend = off + rtnhLen;
     while (a + NLA_HDRLEN <= aend) {
-      const alen = dv.getUint16(a, true);
-      const atype = dv.getUint16(a + 2, true) & 0x3fff;
+      const alen = u16(b, a);
+      const atype = u16(b, a + 2) & 0x3fff;
       if (alen < NLA_HDRLEN || a + alen > aend) throw new Malformed('nexthop attribute length');
       const spec = NEXTHOP_BY_TYPE[atype];
       if (spec !== undefined) {
         if (spec.codec === 'addr') nh.gateway = formatAddress(b, a + NLA_HDRLEN, alen - NLA_HDRLEN);
-        else nh.via = decodeVia(b, dv, a + NLA_HDRLEN, alen - NLA_HDRLEN);
+        else nh.via = decodeVia(b, a + NLA_HDRLEN, alen - NLA_HDRLEN);
       }
       a += align4(alen);
     }
@@ -150,20 +154,20 @@ function decodeMultipath(b: Uint8Array, dv: DataView, off: number, len: number):
   return out;
 }
 
-function decodeMessage(b: Uint8Array, dv: DataView, off: number, len: number, type: number,
+function decodeMessage(b: Uint8Array, off: number, len: number, type: number,
   c: CompiledSpec & { op: 'new' | 'del' }): RtnlMessage {
   const { spec, byType } = c;
   const body = off + NLMSG_HDRLEN;
   if (len < NLMSG_HDRLEN + spec.headerLen) throw new Malformed(`${spec.struct} truncated`);
   // A literal of the full shape first (one hidden class per kind), then fields by table.
-  const msg = BLANK[spec.kind](c.op, dv.getUint16(off + 6, true), dv.getUint32(off + 8, true), dv.getUint32(off + 12, true)) as unknown as Record<string, unknown>;
-  for (const f of spec.fields) msg[f.field] = readUint(dv, body + f.offset, f.size);
+  const msg = BLANK[spec.kind](c.op, u16(b, off + 6), u32(b, off + 8), u32(b, off + 12)) as unknown as Record<string, unknown>;
+  for (const f of spec.fields) msg[f.field] = readUint(b, body + f.offset, f.size);
   let a = body + spec.headerLen;
   const end = off + len;
   while (a + NLA_HDRLEN <= end) {
-    const alen = dv.getUint16(a, true);
+    const alen = u16(b, a);
     // NLA_F_NESTED / NLA_F_NET_BYTEORDER live in the top two bits of nla_type.
-    const atype = dv.getUint16(a + 2, true) & 0x3fff;
+    const atype = u16(b, a + 2) & 0x3fff;
     if (alen < NLA_HDRLEN || a + alen > end) throw new Malformed(`attribute ${atype} length ${alen}`);
     const as = byType[atype];
     if (as !== undefined) {
@@ -172,11 +176,11 @@ function decodeMessage(b: Uint8Array, dv: DataView, off: number, len: number, ty
       switch (as.codec) {
         case 'u32':
           if (plen < 4) throw new Malformed(`${as.name} shorter than 4 bytes`);
-          msg[as.field] = dv.getUint32(p, true);
+          msg[as.field] = u32(b, p);
           break;
         case 'u8':
           if (plen < 1) throw new Malformed(`${as.name} empty`);
-          msg[as.field] = dv.getUint8(p);
+          msg[as.field] = (b[p] as number);
           break;
         case 'addr':
           if (plen !== 4 && plen !== 16) throw new Malformed(`${as.name} address length ${plen}`);
@@ -190,10 +194,10 @@ function decodeMessage(b: Uint8Array, dv: DataView, off: number, len: number, ty
           break;
         }
         case 'multipath':
-          msg[as.field] = decodeMultipath(b, dv, p, plen);
+          msg[as.field] = decodeMultipath(b, p, plen);
           break;
         case 'via':
-          msg[as.field] = decodeVia(b, dv, p, plen);
+          msg[as.field] = decodeVia(b, p, plen);
           break;
       }
     }
@@ -208,25 +212,25 @@ function decodeMessage(b: Uint8Array, dv: DataView, off: number, len: number, ty
  * on malformed input.
  */
 export function parseDatagram(buf: Uint8Array, emit: (m: RtnlMessage) => void): void {
-  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const b = buf;
   let off = 0;
   const total = buf.byteLength;
   while (off + NLMSG_HDRLEN <= total) {
-    const len = dv.getUint32(off, true);
+    const len = u32(b, off);
     if (len < NLMSG_HDRLEN || off + len > total) {
       emit({ kind: 'invalid', reason: `nlmsg_len ${len} at offset ${off} of ${total}`, bytes: buf.slice(off) });
       return;
     }
-    const type = dv.getUint16(off + 4, true);
+    const type = u16(b, off + 4);
     const c = COMPILED.get(type);
     try {
       if (c !== undefined) {
-        emit(decodeMessage(buf, dv, off, len, type, c));
+        emit(decodeMessage(buf, off, len, type, c));
       } else if (type === NLMSG.DONE) {
-        emit({ kind: 'done', seq: dv.getUint32(off + 8, true), flags: dv.getUint16(off + 6, true) });
+        emit({ kind: 'done', seq: u32(b, off + 8), flags: u16(b, off + 6) });
       } else if (type === NLMSG.ERROR) {
         if (len < NLMSG_HDRLEN + 4) throw new Malformed('nlmsgerr truncated');
-        emit({ kind: 'error', seq: dv.getUint32(off + 8, true), errno: dv.getInt32(off + NLMSG_HDRLEN, true) });
+        emit({ kind: 'error', seq: u32(b, off + 8), errno: (u32(b, off + NLMSG_HDRLEN) | 0) });
       } else if (type !== NLMSG.NOOP) {
         emit({ kind: 'other', type });
       }

@@ -165,6 +165,11 @@ export class RtnetlinkSource {
     return this.mirror.counts();
   }
 
+  /** Process id of the rtnl-pipe helper while it runs (for CPU accounting). */
+  get helperPid(): number | undefined {
+    return this.child?.pid;
+  }
+
   /** True while the mirror is known to be out of date: a gap was seen and its resync has not completed. */
   get resyncPending(): boolean {
     return this.dump !== undefined || this.pendingGap !== undefined || this.queued !== undefined;
