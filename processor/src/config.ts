@@ -28,7 +28,7 @@ export interface CorrelationConfig {
   logRetentionMs: number;
   /** Triggers listed per finding; the rest are counted in `moreTriggers`. Default 10. */
   maxTriggers: number;
-  /** Event ids remembered per host to drop re-sent duplicates. Default 4096. */
+  /** Event ids remembered per host to drop re-sent duplicates (≈ 100 bytes each). Default 1024. */
   dedupeIds: number;
 }
 
@@ -40,7 +40,7 @@ export const DEFAULT_CORRELATION: Readonly<CorrelationConfig> = Object.freeze({
   netWindowMs: 10_000,
   logRetentionMs: 5000,
   maxTriggers: 10,
-  dedupeIds: 4096,
+  dedupeIds: 1024,
 });
 
 /** Fills defaults and validates; throws ConfigError naming the bad key. */

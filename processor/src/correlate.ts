@@ -21,7 +21,7 @@ import type { RoamwatchEvent, EventOf, IkeSa, PathVerdict, Fix, Connection } fro
 import type { CorrelationConfig } from './config.js';
 import type { OrderedItem } from './order.js';
 import type { PipelineOutput, ReauthFinding, AtRiskFinding, Trigger, MetricPoint, Classification, NetKind } from './types.js';
-import { netChange, prefixContains } from './net.js';
+import { netChange, netKind, prefixContains } from './net.js';
 import type { NetOp } from './net.js';
 import { classify } from './classify.js';
 import { nsOf } from './points.js';
@@ -66,7 +66,6 @@ interface NetRec {
   timeUs: number;
   kind: NetKind;
   op: NetOp;
-  summary: string;
   id: string;
   event: RoamwatchEvent;
 }
@@ -196,7 +195,8 @@ export class Correlator<R> {
   /** Applies one event to the host's state; returns how long (µs of event time) its record must be kept uncommitted. */
   private apply(h: HostState<R>, e: RoamwatchEvent, late: boolean, emit: Emit<R>): number {
     const nc = netChange(e);
-    if (nc) return this.onNet(h, e, nc.kind, nc.op, nc.summary, late);
+    const nk = netKind(e.kind);
+    if (nk) return this.onNet(h, e, nk[0], nk[1], late);
     switch (e.kind) {
       case 'vici.log':
         this.onLog(h, e);
@@ -272,7 +272,7 @@ export class Correlator<R> {
     }
   }
 
-  private onNet(h: HostState<R>, e: RoamwatchEvent, kind: NetKind, op: NetOp, summary: string, late: boolean): number {
+  private onNet(h: HostState<R>, e: RoamwatchEvent, kind: NetKind, op: NetOp, late: boolean): number {
     const t = e.timeUs;
     const ws = Math.floor(t / this.windowUs) * this.windowUs;
     if (ws + this.windowUs <= h.clockUs) {
@@ -287,7 +287,7 @@ export class Correlator<R> {
       const key = `${kind}|${op}`;
       w.set(key, (w.get(key) ?? 0) + 1);
     }
-    if (!late) h.net.push({ timeUs: t, kind, op, summary, id: e.id, event: e });
+    if (!late) h.net.push({ timeUs: t, kind, op, id: e.id, event: e });
     switch (e.kind) {
       case 'address.added':
         h.addrIf.set(e.payload.address.address, e.payload.address.ifName ?? String(e.payload.address.ifIndex));
@@ -556,7 +556,7 @@ export class Correlator<R> {
     const nw = p.newSa;
     if (!nw && !intent?.roamLine && !intent?.reauthLine && !p.reauthTask && !p.manualLine) return; // an SA went down; no reauth
     const newIntent = nw ? h.intents.get(nw.uid) : undefined;
-    const triggers: Trigger[] = p.triggers.slice(0, this.cfg.maxTriggers).map((n) => ({ kind: n.kind, summary: n.summary, time: formatUs(n.timeUs), timeUs: n.timeUs, eventId: n.id }));
+    const triggers: Trigger[] = p.triggers.slice(0, this.cfg.maxTriggers).map((n) => ({ kind: n.kind, summary: netChange(n.event)?.summary ?? n.event.kind, time: formatUs(n.timeUs), timeUs: n.timeUs, eventId: n.id }));
     const removal = this.removal(h, p);
     const conn = h.conns.get(p.conn);
     const ageS = old.upUs !== undefined ? Math.round((p.startUs - old.upUs) / 1e6) : old.establishedS;
@@ -617,7 +617,7 @@ export class Correlator<R> {
     if (nw?.local) strings.local_after = nw.local;
     if (old.remote) strings.remote_before = old.remote;
     if (nw?.remote) strings.remote_after = nw.remote;
-    if (first) strings.trigger = first.summary + (p.triggers.length > 1 ? ` (+${p.triggers.length - 1} more)` : '');
+    if (first) strings.trigger = triggers[0]!.summary + (p.triggers.length > 1 ? ` (+${p.triggers.length - 1} more)` : '');
     if (fix) strings.fix = fix.command;
     const floats: Record<string, number> = {};
     if (latencyMs !== null) floats.latency_ms = latencyMs;

@@ -51,6 +51,24 @@ export interface NetChange {
   summary: string;
 }
 
+const KINDS: Record<string, [NetKind, NetOp]> = {
+  'route.added': ['route', 'added'],
+  'route.removed': ['route', 'removed'],
+  'route.replaced': ['route', 'replaced'],
+  'address.added': ['address', 'added'],
+  'address.removed': ['address', 'removed'],
+  'link.added': ['link', 'added'],
+  'link.removed': ['link', 'removed'],
+  'link.changed': ['link', 'changed'],
+  'rule.added': ['rule', 'added'],
+  'rule.removed': ['rule', 'removed'],
+};
+
+/** Kind and op of a routing-state event, without building its summary; undefined for other events. */
+export function netKind(kind: string): [NetKind, NetOp] | undefined {
+  return KINDS[kind];
+}
+
 /** The net change an event describes, or undefined for vici/agent events and resyncs. */
 export function netChange(e: RoamwatchEvent): NetChange | undefined {
   switch (e.kind) {

@@ -37,8 +37,9 @@ class HostBuffer<R> {
   /** maxTimeUs advanced since the last tick. */
   arrivedSinceTick = true;
   ids = new Set<string>();
-  idQueue: string[] = [];
-  idHead = 0;
+  /** Ring of the last ids, oldest at idPos once full. */
+  idRing: string[] = [];
+  idPos = 0;
 }
 
 export const END_OF_TIME_US = Number.MAX_SAFE_INTEGER;
@@ -125,15 +126,13 @@ export class EventTimeOrderer<R> {
 
   private remember(h: HostBuffer<R>, id: string): void {
     h.ids.add(id);
-    h.idQueue.push(id);
-    if (h.idQueue.length - h.idHead > this.dedupeIds) {
-      h.ids.delete(h.idQueue[h.idHead]!);
-      h.idHead += 1;
-      if (h.idHead > 1024 && h.idHead * 2 > h.idQueue.length) {
-        h.idQueue = h.idQueue.slice(h.idHead);
-        h.idHead = 0;
-      }
+    if (h.idRing.length < this.dedupeIds) {
+      h.idRing.push(id);
+      return;
     }
+    h.ids.delete(h.idRing[h.idPos]!);
+    h.idRing[h.idPos] = id;
+    h.idPos = (h.idPos + 1) % this.dedupeIds;
   }
 
   private insert(h: HostBuffer<R>, b: Buffered<R>): void {
