@@ -23,6 +23,7 @@ import { writeFileSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
 import { Kafka, logLevel } from 'kafkajs';
 import { InfluxDB } from '@influxdata/influxdb-client';
 import { machineMarkdown, machineStamp } from '../machine.mjs';
@@ -50,7 +51,7 @@ const pct = (xs, p) => {
 if (process.argv.includes('--memory')) {
   const { Pipeline, HostScript } = await import('@roamwatch/processor');
   const measure = (hosts, sas) => {
-    global.gc();
+    globalThis.gc();
     const before = process.memoryUsage().heapUsed;
     const p = new Pipeline({ allowedLatenessMs: 0 });
     const sink = () => {};
@@ -60,7 +61,7 @@ if (process.argv.includes('--memory')) {
       h.after(20_000).routeAdded('203.0.113.0/24');
       for (const e of h.events) p.push({ type: 'record', value: e }, sink);
     }
-    global.gc();
+    globalThis.gc();
     const after = process.memoryUsage().heapUsed;
     const tracked = p.stats().trackedSas;
     return { hosts, sasPerHost: sas, trackedSas: tracked, heapBytes: after - before, keep: p };

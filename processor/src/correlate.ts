@@ -194,7 +194,6 @@ export class Correlator<R> {
 
   /** Applies one event to the host's state; returns how long (µs of event time) its record must be kept uncommitted. */
   private apply(h: HostState<R>, e: RoamwatchEvent, late: boolean, emit: Emit<R>): number {
-    const nc = netChange(e);
     const nk = netKind(e.kind);
     if (nk) return this.onNet(h, e, nk[0], nk[1], late);
     switch (e.kind) {
