@@ -273,6 +273,39 @@ describe('ViciSession events', () => {
     sub.unsubscribe();
   });
 
+  it('when a subscription is made before connect(), then no registration times out and events flow once connected', async () => {
+    const fake = await FakeCharon.start();
+    const session = new ViciSession({ uri: fake.uri, commandTimeoutMs: 50 });
+    cleanups.push(async () => {
+      await session.close();
+      await fake.stop();
+    });
+    const events: ViciEvent[] = [];
+    let failed: unknown;
+    session.events('log').subscribe({ next: (e) => events.push(e), error: (e: unknown) => (failed = e) });
+    await sleep(150);
+    expect(failed).toBeUndefined();
+    await session.connect();
+    await fake.waitForRegistration('log');
+    await fake.emit('log', { msg: 'x' });
+    await until(() => events.length === 1);
+    expect(fake.registrationCount('log')).toBe(1);
+  });
+
+  it('when a subscription is made while reconnecting, then it is registered on reconnect without timing out', async () => {
+    const { fake, session, states } = await setup({}, { commandTimeoutMs: 100, reconnect: { initialDelayMs: 300, maxDelayMs: 300 } });
+    fake.dropClients();
+    await until(() => states.some((s) => s.type === 'reconnecting'));
+    let failed: unknown;
+    const events: ViciEvent[] = [];
+    session.events('ike-updown').subscribe({ next: (e) => events.push(e), error: (e: unknown) => (failed = e) });
+    await until(() => states.some((s) => s.type === 'reconnected'), 5000);
+    expect(failed).toBeUndefined();
+    await fake.waitForRegistration('ike-updown');
+    await fake.emit('ike-updown', { up: 'yes' });
+    await until(() => events.length === 1);
+  });
+
   it('when reconnect is disabled and the connection breaks, then subscribers error and calls fail', async () => {
     const { fake, session } = await setup({}, { reconnect: { enabled: false } });
     const err = firstValueFrom(session.events('log')).catch((e: unknown) => e);
@@ -296,6 +329,16 @@ describe('ViciSession lifecycle and options', () => {
     expect(completed).toBe(true);
     await expect(session.call('version')).rejects.toBeInstanceOf(ViciSessionClosedError);
     await session.close();
+  });
+
+  it('when closed while a registration is still in flight, then the subscriber completes (no error)', async () => {
+    const { session } = await setup();
+    let completed = false;
+    let failed: unknown;
+    session.events('log').subscribe({ complete: () => (completed = true), error: (e: unknown) => (failed = e) });
+    await session.close(); // the EVENT_REGISTER may or may not have been answered yet
+    expect(failed).toBeUndefined();
+    expect(completed).toBe(true);
   });
 
   it('when nothing listens on the socket, then connect rejects with a retriable ViciConnectionError', async () => {

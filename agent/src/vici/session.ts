@@ -369,7 +369,8 @@ export class ViciSession {
       this.subscribers.add(sub);
       for (const name of nameSet) {
         this.acquire(name).catch((err: unknown) => {
-          if (sub.active) subscriber.error(err);
+          // A registration cut short by close() is not an error: close() completes subscribers.
+          if (sub.active && this.state !== 'closed') subscriber.error(err);
         });
       }
       return () => {
@@ -489,6 +490,11 @@ export class ViciSession {
   private acquire(event: string, timeoutMs?: number): Promise<void> {
     this.refs.set(event, (this.refs.get(event) ?? 0) + 1);
     if (this.registered.has(event) && !this.syncPending(event)) return Promise.resolve();
+    // Not connected (before connect(), or reconnecting): nothing to wait for now. Every wanted
+    // event is registered when the connection comes up, ahead of queued commands, so no
+    // timeout can fire for a registration that had no connection to go over; an
+    // EVENT_UNKNOWN then errors the subscribers (reregisterAll).
+    if (this.state !== 'connected') return Promise.resolve();
     return this.enqueueSync(event, timeoutMs ?? this.options.commandTimeoutMs, false);
   }
 
