@@ -126,6 +126,11 @@ try {
   console.log(`    parse: ${fmt(result.parser.roamwatchParseMsgsPerCpuS)} msgs/CPU-s; parse+mirror ${fmt(result.parser.roamwatchParseAndMirrorMsgsPerCpuS)}; ip monitor file ${fmt(result.parser.ipMonitorFileMsgsPerCpuS)}`);
 
   // ---------------------------------------------------------------- (b) live CPU
+  // iproute2 sizes its buffer with SO_RCVBUF, capped by net.core.rmem_max: raise the cap for
+  // the run (restored below) so that `ip -rcvbuf` gets the same 256 MiB as roamwatch.
+  const rmemMax = readFileSync('/proc/sys/net/core/rmem_max', 'utf8').trim();
+  writeFileSync('/proc/sys/net/core/rmem_max', String(256 << 20));
+  result.rmemMaxRestoredTo = rmemMax;
   const live = { roamwatch: [], ipMonitor: [] };
   for (let round = 0; round < 2; round++) {
     // roamwatch: the agent process runs inside the namespace, as it would on a gateway.
@@ -151,6 +156,7 @@ try {
     mon.kill();
     live.ipMonitor.push({ routeChanges: lines, cpuS: cpu, stormS: tB, cpuPer100k: (cpu / Math.max(1, lines)) * 1e5 });
   }
+  writeFileSync('/proc/sys/net/core/rmem_max', rmemMax);
   result.live = live;
   const medLive = (a) => median(a.map((x) => x.cpuPer100k));
   result.liveSummary = { roamwatchCpuSPer100k: medLive(live.roamwatch), ipMonitorCpuSPer100k: medLive(live.ipMonitor) };
@@ -163,6 +169,7 @@ try {
   console.log(`    ${result.memory.rssBytesPerRoute.toFixed(1)} RSS bytes/route, ${result.memory.heapBytesPerRoute.toFixed(1)} heap bytes/route`);
 } finally {
   spawnSync('ip', ['netns', 'del', NS]);
+  if (result.rmemMaxRestoredTo) writeFileSync('/proc/sys/net/core/rmem_max', result.rmemMaxRestoredTo);
 }
 result.loadAvgEnd = os.loadavg();
 
@@ -193,7 +200,8 @@ roamwatch parse / ip monitor file: **${(p.roamwatchParseMsgsPerCpuS / p.ipMonito
 ## (b) Live: CPU seconds per 100,000 route notifications
 
 Same storm, run once per listener (2 rounds each). roamwatch: the agent's \`RtnetlinkSource\` (rtnl-pipe helper + Node: parse, mirror, change events), 256 MiB receive buffer.
-iproute2: \`stdbuf -oL ip -rcvbuf 268435456 monitor route\` printing to a pipe (line-buffered, as a consumer reading it live needs).
+iproute2: \`stdbuf -oL ip -rcvbuf 268435456 monitor route\` printing to a pipe (line-buffered, as a consumer reading it live needs;
+net.core.rmem_max raised to 256 MiB for the run so that its SO_RCVBUF is not capped). "notifications seen" below the storm size means the listener lost some (ENOBUFS).
 
 | listener | round | notifications seen | CPU s | CPU s per 100k | storm s |
 | --- | ---: | ---: | ---: | ---: | ---: |

@@ -65,10 +65,14 @@ function cidr(addr: string | undefined, len: number, family: 4 | 6): string {
   return `${addr ?? (family === 4 ? '0.0.0.0' : '::')}/${len}`;
 }
 
+/**
+ * The base key of a route: "family|table|tos|priority|src|dst", e.g. "4|254|0|20||10.1.2.0/24"
+ * (dst last, so that RouteTable can split it off cheaply).
+ */
 export function routeBaseKey(m: RouteMessage): string {
   const f = fam(m.family);
   const src = m.srcLen === 0 && m.src === undefined ? '' : cidr(m.src, m.srcLen, f);
-  return `${f}|${m.table}|${cidr(m.dst, m.dstLen, f)}|${src}|${m.tos}|${m.priority ?? 0}`;
+  return `${f}|${m.table}|${m.tos}|${m.priority ?? 0}|${src}|${cidr(m.dst, m.dstLen, f)}`;
 }
 
 export function addressKey(a: AddressState): string {
@@ -186,7 +190,7 @@ export class Mirror {
   }
 
   private static state(key: string, a: RouteAttrs): RouteState {
-    const [f, table, dst, src, tos, prio] = key.split('|') as [string, string, string, string, string, string];
+    const [f, table, tos, prio, src, dst] = key.split('|') as [string, string, string, string, string, string];
     return {
       family: f === '6' ? 6 : 4, table: Number(table), dst, src: src === '' ? undefined : src, tos: Number(tos),
       priority: Number(prio), type: a.type, protocol: a.protocol, scope: a.scope, oif: a.oif, gateway: a.gateway,

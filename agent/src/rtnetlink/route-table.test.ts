@@ -6,8 +6,8 @@ describe('RouteTable', () => {
   it('when IPv4, IPv6 and sourced keys are set and deleted, then it behaves like a Map with the same keys', () => {
     const key = fc.oneof(
       fc.tuple(fc.nat(0xffffffff), fc.integer({ min: 0, max: 32 }), fc.constantFrom(254, 255, 1000), fc.constantFrom(0, 20)).map(
-        ([a, l, t, p]) => `4|${t}|${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}/${l}||0|${p}`),
-      fc.constantFrom('6|254|2001:db8::/32||0|1024', '4|254|10.0.0.0/8|10.1.0.0/16|0|0', '6|255|::1/128||0|0'),
+        ([a, l, t, p]) => `4|${t}|0|${p}||${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}/${l}`),
+      fc.constantFrom('6|254|0|1024||2001:db8::/32', '4|254|0|0|10.1.0.0/16|10.0.0.0/8', '6|255|0|0||::1/128'),
     );
     fc.assert(fc.property(fc.array(fc.tuple(fc.boolean(), key, fc.nat())), (ops) => {
       const t = new RouteTable<number>();

@@ -1,33 +1,37 @@
 /**
- * A Map from route base keys ("4|254|10.1.2.0/24||0|20", see mirror.ts) to values, stored
- * compactly: IPv4 routes without a source selector (nearly all of a large table) live in
- * one inner Map per (table, tos, priority) keyed by a number, dst * 64 + prefix length,
- * so a route costs a Map slot and a number instead of a ~25-character string. Other keys
+ * A Map from route base keys ("4|254|0|20||10.1.2.0/24", see routeBaseKey in mirror.ts) to
+ * values, stored compactly: IPv4 routes without a source selector (nearly all of a large
+ * table) live in inner Maps, one per (table, tos, priority) and prefix length, keyed by the
+ * destination address as a signed 32-bit integer (a V8 small integer: no allocation, no
+ * string), so a route costs a Map slot instead of a ~25-character key string. Other keys
  * (IPv6, IPv4 with `from`) use the string as is.
  */
 export class RouteTable<V> {
-  private readonly v4 = new Map<string, Map<number, V>>();
+  /** bucket "4|table|tos|priority|" → inner maps by prefix length. */
+  private readonly v4 = new Map<string, (Map<number, V> | undefined)[]>();
   private readonly other = new Map<string, V>();
   private count = 0;
+  // The last bucket used: storms hit the same bucket again and again.
+  private lastBucket = '';
+  private lastInner: (Map<number, V> | undefined)[] | undefined;
 
   get size(): number {
     return this.count;
   }
 
-  /** Splits an IPv4 key without source into [bucket, numeric key], or undefined. */
-  private static split(key: string): [string, number] | undefined {
+  /** For an IPv4 key without source: bucket, prefix length and address as int32; else undefined. */
+  private static split(key: string): [string, number, number] | undefined {
     if (key.charCodeAt(0) !== 52 /* '4' */) return undefined;
-    const p1 = key.indexOf('|', 2);
-    const p2 = key.indexOf('|', p1 + 1);
-    if (key.charCodeAt(p2 + 1) !== 124 /* '|': empty src */) return undefined;
-    // dst "a.b.c.d/len" between p1 and p2
+    const bar = key.lastIndexOf('|');
+    if (key.charCodeAt(bar - 1) !== 124 /* '|': empty src */) return undefined;
     let n = 0;
     let octet = 0;
-    let i = p1 + 1;
-    for (; i < p2; i++) {
+    let i = bar + 1;
+    const end = key.length;
+    for (; i < end; i++) {
       const c = key.charCodeAt(i);
       if (c === 46 /* . */) {
-        n = n * 256 + octet;
+        n = ((n << 8) | octet) | 0;
         octet = 0;
       } else if (c === 47 /* / */) {
         break;
@@ -35,22 +39,33 @@ export class RouteTable<V> {
         octet = octet * 10 + (c - 48);
       }
     }
-    n = n * 256 + octet;
-    const len = Number(key.slice(i + 1, p2));
-    return [`${key.slice(2, p1)}|${key.slice(p2 + 2)}`, n * 64 + len];
+    n = ((n << 8) | octet) | 0;
+    let len = 0;
+    for (i++; i < end; i++) len = len * 10 + (key.charCodeAt(i) - 48);
+    return [key.slice(0, bar + 1), len, n];
   }
 
-  private static join(bucket: string, k: number): string {
-    const bar = bucket.indexOf('|');
-    const len = k % 64;
-    const n = (k - len) / 64;
-    return `4|${bucket.slice(0, bar)}|${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}/${len}||${bucket.slice(bar + 1)}`;
+  private static join(bucket: string, len: number, n: number): string {
+    return `${bucket}${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}/${len}`;
+  }
+
+  private inner(bucket: string, create: boolean): (Map<number, V> | undefined)[] | undefined {
+    if (bucket === this.lastBucket && this.lastInner !== undefined) return this.lastInner;
+    let byLen = this.v4.get(bucket);
+    if (byLen === undefined) {
+      if (!create) return undefined;
+      byLen = [];
+      this.v4.set(bucket, byLen);
+    }
+    this.lastBucket = bucket;
+    this.lastInner = byLen;
+    return byLen;
   }
 
   get(key: string): V | undefined {
     const s = RouteTable.split(key);
     if (s === undefined) return this.other.get(key);
-    return this.v4.get(s[0])?.get(s[1]);
+    return this.inner(s[0], false)?.[s[1]]?.get(s[2]);
   }
 
   has(key: string): boolean {
@@ -64,13 +79,14 @@ export class RouteTable<V> {
       this.other.set(key, value);
       return;
     }
-    let inner = this.v4.get(s[0]);
-    if (inner === undefined) {
-      inner = new Map();
-      this.v4.set(s[0], inner);
+    const byLen = this.inner(s[0], true) as (Map<number, V> | undefined)[];
+    let m = byLen[s[1]];
+    if (m === undefined) {
+      m = new Map();
+      byLen[s[1]] = m;
     }
-    if (!inner.has(s[1])) this.count++;
-    inner.set(s[1], value);
+    if (!m.has(s[2])) this.count++;
+    m.set(s[2], value);
   }
 
   delete(key: string): boolean {
@@ -80,15 +96,19 @@ export class RouteTable<V> {
       if (had) this.count--;
       return had;
     }
-    const inner = this.v4.get(s[0]);
-    if (inner === undefined || !inner.delete(s[1])) return false;
+    const m = this.inner(s[0], false)?.[s[1]];
+    if (m === undefined || !m.delete(s[2])) return false;
     this.count--;
-    if (inner.size === 0) this.v4.delete(s[0]);
     return true;
   }
 
   *entries(): IterableIterator<[string, V]> {
-    for (const [bucket, inner] of this.v4) for (const [k, v] of inner) yield [RouteTable.join(bucket, k), v];
+    for (const [bucket, byLen] of this.v4) {
+      for (let len = 0; len < byLen.length; len++) {
+        const m = byLen[len];
+        if (m !== undefined) for (const [n, v] of m) yield [RouteTable.join(bucket, len, n), v];
+      }
+    }
     yield* this.other.entries();
   }
 
