@@ -147,10 +147,25 @@ static int send_dump_request(void) {
   }
 }
 
-/* Relays up to `max` datagrams (0: until the socket is empty) from the multicast socket. */
+/* Relays up to `max` datagrams (0: until the socket is empty) from the multicast socket,
+   up to MMSG_N per recvmmsg() call. */
+#define MMSG_N 64
+#define MMSG_BUF (64u << 10)
+static unsigned char mbuf[MMSG_N][MMSG_BUF];
+static struct mmsghdr mmsg[MMSG_N];
+static struct iovec miov[MMSG_N];
+
 static void drain_events(int max) {
-  for (int burst = 0; max == 0 || burst < max; burst++) {
-    ssize_t n = recv(mc_fd, rbuf, RECV_BUF, MSG_DONTWAIT | MSG_TRUNC);
+  int got = 0;
+  while (max == 0 || got < max) {
+    for (int i = 0; i < MMSG_N; i++) {
+      miov[i].iov_base = mbuf[i];
+      miov[i].iov_len = MMSG_BUF;
+      memset(&mmsg[i].msg_hdr, 0, sizeof mmsg[i].msg_hdr);
+      mmsg[i].msg_hdr.msg_iov = &miov[i];
+      mmsg[i].msg_hdr.msg_iovlen = 1;
+    }
+    int n = recvmmsg(mc_fd, mmsg, MMSG_N, MSG_DONTWAIT, NULL);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;
@@ -163,13 +178,18 @@ static void drain_events(int max) {
       error_frame(errno, "recv");
       return;
     }
-    if ((size_t)n > RECV_BUF) {
-      uint32_t real = (uint32_t)n;
-      frame(FRAME_TRUNCATED, &real, 4, NULL, 0);
-      n = RECV_BUF;
+    for (int i = 0; i < n; i++) {
+      uint32_t len = mmsg[i].msg_len;
+      if (mmsg[i].msg_hdr.msg_flags & MSG_TRUNC) {
+        uint32_t real = len;
+        frame(FRAME_TRUNCATED, &real, 4, NULL, 0);
+        if (len > MMSG_BUF) len = MMSG_BUF;
+      }
+      frame(FRAME_EVENT, mbuf[i], len, NULL, 0);
+      if (olen > OUT_FLUSH_AT) flush_out();
     }
-    frame(FRAME_EVENT, rbuf, (uint32_t)n, NULL, 0);
-    if (olen > OUT_FLUSH_AT) flush_out();
+    got += n;
+    if (n < MMSG_N) return; /* the socket is (momentarily) empty */
   }
 }
 
