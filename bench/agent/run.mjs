@@ -212,6 +212,15 @@ if (!SKIP.has('throughput')) {
   const r = throughputRun('none', 0);
   results.throughput.none.push(r);
   console.log('throughput none', r);
+  // Baseline: kafkajs alone with the same producer settings and pre-encoded values.
+  results.throughput.kafkajsBaseline = [];
+  for (const c of ['gzip', 'none']) {
+    const b = spawnSync(process.execPath, [join(here, 'kafkajs-baseline.mjs'), String(EVENTS), `roamwatch.bench.kafkajs.${runId}.${c}`, c], { cwd: root, encoding: 'utf8', timeout: 600_000 });
+    if (b.status !== 0) throw new Error(`kafkajs baseline failed: ${b.stderr}`);
+    const res = JSON.parse(b.stdout.trim().split('\n').pop());
+    results.throughput.kafkajsBaseline.push(res);
+    console.log('kafkajs baseline', res);
+  }
 }
 if (!SKIP.has('idle') || !SKIP.has('storm')) await labBenches(results);
 results.loadavgEnd = loadavg();
@@ -233,6 +242,9 @@ if (tp) {
     `Events per CPU-second of the agent: ${Math.round(median(tp.gzip.map((r) => r.delivered / r.cpuSeconds)))}.\n\n`;
   md += `| compression | events | seconds | events/s | agent CPU s | cores | peak RSS MiB | spool peak MiB |\n|---|---|---|---|---|---|---|---|\n`;
   md += [...tp.gzip, ...tp.none].map(row).join('\n') + '\n\n';
+  md += `Baseline, same run: kafkajs 2.2.4 alone (same producer settings, batches of 1000, pre-encoded envelope-sized values, no stamping, validation or spool):\n\n`;
+  md += `| compression | events | seconds | events/s | CPU s | events per CPU-second |\n|---|---|---|---|---|---|\n`;
+  md += tp.kafkajsBaseline.map((b) => `| ${b.compression} | ${b.events} | ${b.seconds} | ${b.eventsPerSecond} | ${b.cpuSeconds} | ${Math.round(b.events / b.cpuSeconds)} |`).join('\n') + '\n\n';
 }
 if (results.idle) {
   const i = results.idle;

@@ -129,6 +129,9 @@ export function runAgent({ config, logger, sources: adapters, transport }: RunAg
     },
     error: (err: unknown) => logger.error('event stream failed', { error: errorMessage(err) }),
   });
+  // The agent runs until stopped, even with every source disabled (their handles would
+  // otherwise be the only thing keeping the process alive).
+  const keepAlive = setInterval(() => undefined, 1 << 30);
   logger.info('agent starting', { ...summarizeConfig(config), lastSeq: spool.lastSeq, pendingEvents: spool.stats().pendingEvents });
   sink.start();
 
@@ -139,6 +142,7 @@ export function runAgent({ config, logger, sources: adapters, transport }: RunAg
     stop(reason = 'stop requested') {
       stopping ??= (async () => {
         logger.info('agent stopping', { reason });
+        clearInterval(keepAlive);
         await sources.stop(reason);
         sub.unsubscribe();
         const t0 = Date.now();

@@ -13,6 +13,7 @@
  *   (authorization, policy), the error says so and what to do.
  * - kafkajs' own retry is kept short (`retryMaxMs`): the sink's delivery loop retries the same
  *   batch forever with backoff, and reports the outage in agent.status meanwhile.
+ * - kafkajs' request queue busy-polls every 1 ms while idle; kafkajs-idle-fix.ts stops that.
  * - kafkajs log lines go to the winston logger at debug level (during an outage kafkajs logs
  *   every connection attempt as an error; the sink logs the state change once instead).
  */
@@ -24,6 +25,7 @@ import { RoamwatchError } from '@roamwatch/core';
 import type { Logger } from '@roamwatch/core';
 import type { SpoolRecord } from './spool.js';
 import type { Transport } from './types.js';
+import { applyKafkajsIdleFix } from './kafkajs-idle-fix.js';
 
 export type KafkaCompression = 'gzip' | 'none';
 
@@ -130,6 +132,7 @@ export class KafkaTransport implements Transport {
   constructor(o: KafkaTransportOptions) {
     this.o = o;
     const log = o.logger;
+    if (!applyKafkajsIdleFix()) log.warn('kafkajs idle-timer fix not applied (kafkajs internals changed?): idle CPU may be higher');
     const config: KafkaConfig = {
       clientId: o.clientId,
       brokers: o.brokers,

@@ -5,8 +5,9 @@
  * It observes the envelope stream: SA state comes from vici.sa-snapshot and the SA events,
  * configured connections from the snapshot, and any routing change (route.*, address.*,
  * link.*, rule.*, netlink.resync) schedules a re-analysis of every SA `debounceMs` later
- * (charon itself coalesces roam events for 100 ms). The routing state is the rtnetlink
- * mirror, read directly. Analysis runs in a timer callback, never inside a source's read loop.
+ * (charon itself coalesces roam events for 100 ms), throttled so that the analyzer uses at most
+ * ~10 % of a core during a route storm. The routing state is the rtnetlink mirror, read
+ * directly. Analysis runs in a timer callback, never inside a source's read loop.
  */
 import { errorMessage } from '@roamwatch/core';
 import type { Connection, IkeSa, Logger, RoamwatchEvent, Verdict } from '@roamwatch/core';
@@ -15,6 +16,9 @@ import { loadCharonSettings } from '../../path/settings.js';
 import type { CharonSettings } from '../../path/settings.js';
 import type { NetState } from '../../path/lookup.js';
 import type { SourceAdapter, SourceContext, SourceReport } from '../sources.js';
+
+/** The analyzer waits this many times its last run's duration before running again. */
+const DUTY_FACTOR = 9;
 
 export interface PathAdapterOptions {
   strongswanConf: string;
@@ -36,6 +40,7 @@ export class PathAdapter implements SourceAdapter {
   private timer: NodeJS.Timeout | undefined;
   private lastError: string | undefined;
   private stopped = false;
+  private nextAllowedAtMs = 0;
 
   constructor(o: PathAdapterOptions) {
     this.o = o;
@@ -93,10 +98,16 @@ export class PathAdapter implements SourceAdapter {
 
   private schedule(): void {
     if (this.timer || this.stopped || this.sas.size === 0) return;
+    // Debounced, and throttled to a duty cycle: after an analysis that took d ms the next one
+    // waits at least DUTY_FACTOR × d, so a route storm (tens of thousands of routes, every SA
+    // re-checked against all of them) costs the analyzer at most ~1/(1+DUTY_FACTOR) of a core.
+    const delay = Math.max(this.o.debounceMs ?? 150, this.nextAllowedAtMs - Date.now());
     this.timer = setTimeout(() => {
       this.timer = undefined;
+      const t0 = Date.now();
       this.run();
-    }, this.o.debounceMs ?? 150);
+      this.nextAllowedAtMs = Date.now() + (Date.now() - t0) * DUTY_FACTOR;
+    }, delay);
   }
 
   private run(): void {
