@@ -101,7 +101,7 @@ describe('Mirror', () => {
     fresh.applyRoute(route({ dst: '10.2.0.0', gateway: '10.9.0.9' }));
     fresh.applyRoute(route({ dst: '10.3.0.0' }));
     const cs = m.adopt(fresh);
-    expect(cs.map((c) => `${c.op} ${(c.new ?? c.old as { dst: string }).dst} ${c.cause}`).sort()).toEqual([
+    expect(cs.map((c) => `${c.op} ${((c.new ?? c.old) as { dst: string }).dst} ${c.cause}`).sort()).toEqual([
       'added 10.3.0.0/24 resync', 'removed 10.1.0.0/24 resync', 'replaced 10.2.0.0/24 resync',
     ]);
     expect([...m.routeStates()].map((r) => r.dst).sort()).toEqual(['10.2.0.0/24', '10.3.0.0/24']);
