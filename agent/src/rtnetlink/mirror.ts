@@ -25,6 +25,7 @@ import type {
 
 /** Attributes of a route other than its base key; interned and shared. */
 interface RouteAttrs {
+  readonly family: number;
   readonly type: number;
   readonly protocol: number;
   readonly scope: number;
@@ -157,7 +158,22 @@ export class Mirror {
 
   // ---------- routes ----------
 
+  /** The last interned record: consecutive routes of a storm usually share attributes. */
+  private lastAttrs: RouteAttrs | undefined;
+
   private intern(m: RouteMessage): RouteAttrs {
+    const l = this.lastAttrs;
+    if (l !== undefined && m.nexthops === undefined && l.nexthops === undefined && l.family === m.family && l.type === m.type && l.oif === m.oif &&
+      l.gateway === m.gateway && l.protocol === m.protocol && l.scope === m.scope && l.prefsrc === m.prefsrc &&
+      l.via === m.via && l.mark === m.mark && l.nhId === m.nhId && l.pref === m.pref && (l.refs > 0 || this.attrs.has(l.internKey))) {
+      return l;
+    }
+    const a = this.internSlow(m);
+    this.lastAttrs = a;
+    return a;
+  }
+
+  private internSlow(m: RouteMessage): RouteAttrs {
     const family = fam(m.family);
     const nexthops: NexthopState[] | undefined = m.nexthops?.map((n) => ({
       oif: n.oif, gateway: n.gateway, via: n.via, weight: n.weight,
@@ -166,14 +182,14 @@ export class Mirror {
     // keep IPv6 nexthops in a canonical order so both give the same record.
     if (family === 6 && nexthops !== undefined) nexthops.sort(compareNexthops);
     const nhSig = nexthopsSig(nexthops);
-    const key = `${m.type}|${m.protocol}|${m.scope}|${m.oif ?? ''}|${m.gateway ?? ''}|${m.via ?? ''}|${m.prefsrc ?? ''}|` +
+    const key = `${m.family}|${m.type}|${m.protocol}|${m.scope}|${m.oif ?? ''}|${m.gateway ?? ''}|${m.via ?? ''}|${m.prefsrc ?? ''}|` +
       `${m.mark ?? ''}|${m.nhId ?? ''}|${m.pref ?? ''}|${nhSig}`;
     let a = this.attrs.get(key);
     if (a === undefined) {
       const ecmp6 = family === 6 && m.type === RTN.UNICAST && (m.gateway !== undefined || nexthops !== undefined);
       const ident = ecmp6 ? 'ecmp' : `${m.type}|${m.oif ?? ''}|${m.gateway ?? ''}|${m.via ?? ''}|${m.nhId ?? ''}|${nhSig}`;
       a = {
-        type: m.type, protocol: m.protocol, scope: m.scope, oif: m.oif, gateway: m.gateway, via: m.via,
+        family: m.family, type: m.type, protocol: m.protocol, scope: m.scope, oif: m.oif, gateway: m.gateway, via: m.via,
         prefsrc: m.prefsrc, mark: m.mark, nhId: m.nhId, pref: m.pref, nexthops, ident, internKey: key, refs: 0,
       };
       this.attrs.set(key, a);

@@ -19,11 +19,19 @@ export class RouteTable<V> {
     return this.count;
   }
 
-  /** For an IPv4 key without source: bucket, prefix length and address as int32; else undefined. */
-  private static split(key: string): [string, number, number] | undefined {
-    if (key.charCodeAt(0) !== 52 /* '4' */) return undefined;
+  // Results of the last split() (no array allocation per call).
+  private sLen = 0;
+  private sAddr = 0;
+  private sBucket = '';
+
+  /**
+   * For an IPv4 key without source: sets sBucket, sLen (prefix length) and sAddr (address as
+   * int32) and returns true; false for any other key.
+   */
+  private split(key: string): boolean {
+    if (key.charCodeAt(0) !== 52 /* '4' */) return false;
     const bar = key.lastIndexOf('|');
-    if (key.charCodeAt(bar - 1) !== 124 /* '|': empty src */) return undefined;
+    if (key.charCodeAt(bar - 1) !== 124 /* '|': empty src */) return false;
     let n = 0;
     let octet = 0;
     let i = bar + 1;
@@ -42,7 +50,12 @@ export class RouteTable<V> {
     n = ((n << 8) | octet) | 0;
     let len = 0;
     for (i++; i < end; i++) len = len * 10 + (key.charCodeAt(i) - 48);
-    return [key.slice(0, bar + 1), len, n];
+    this.sLen = len;
+    this.sAddr = n;
+    // Storms hit one bucket again and again: reuse the last bucket string when it matches.
+    const last = this.lastBucket;
+    this.sBucket = last.length === bar + 1 && key.startsWith(last) ? last : key.slice(0, bar + 1);
+    return true;
   }
 
   private static join(bucket: string, len: number, n: number): string {
@@ -63,9 +76,8 @@ export class RouteTable<V> {
   }
 
   get(key: string): V | undefined {
-    const s = RouteTable.split(key);
-    if (s === undefined) return this.other.get(key);
-    return this.inner(s[0], false)?.[s[1]]?.get(s[2]);
+    if (!this.split(key)) return this.other.get(key);
+    return this.inner(this.sBucket, false)?.[this.sLen]?.get(this.sAddr);
   }
 
   has(key: string): boolean {
@@ -73,31 +85,32 @@ export class RouteTable<V> {
   }
 
   set(key: string, value: V): void {
-    const s = RouteTable.split(key);
-    if (s === undefined) {
+    if (!this.split(key)) {
       if (!this.other.has(key)) this.count++;
       this.other.set(key, value);
       return;
     }
-    const byLen = this.inner(s[0], true) as (Map<number, V> | undefined)[];
-    let m = byLen[s[1]];
+    const byLen = this.inner(this.sBucket, true) as (Map<number, V> | undefined)[];
+    const len = this.sLen;
+    const addr = this.sAddr;
+    let m = byLen[len];
     if (m === undefined) {
       m = new Map();
-      byLen[s[1]] = m;
+      byLen[len] = m;
     }
-    if (!m.has(s[2])) this.count++;
-    m.set(s[2], value);
+    const before = m.size;
+    m.set(addr, value);
+    if (m.size !== before) this.count++;
   }
 
   delete(key: string): boolean {
-    const s = RouteTable.split(key);
-    if (s === undefined) {
+    if (!this.split(key)) {
       const had = this.other.delete(key);
       if (had) this.count--;
       return had;
     }
-    const m = this.inner(s[0], false)?.[s[1]];
-    if (m === undefined || !m.delete(s[2])) return false;
+    const m = this.inner(this.sBucket, false)?.[this.sLen];
+    if (m === undefined || !m.delete(this.sAddr)) return false;
     this.count--;
     return true;
   }
