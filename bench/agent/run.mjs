@@ -15,7 +15,7 @@
 // Environment: AGENT_BENCH_EVENTS (200000), AGENT_BENCH_ROUNDS (3), IDLE_SECONDS (120),
 // LAB_SAS (50: the lab's maximum), STORM_ROUTES (20000), AGENT_BENCH_SKIP (comma list).
 // Results: bench/results/agent-<date>.md and .json, stamped with the machine and its load.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
