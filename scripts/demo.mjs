@@ -62,7 +62,7 @@ async function main() {
 
   step(2, TOTAL, 'Starting `roamwatch watch` in the gateway namespace (rtnetlink + VICI + path analyzer + correlation, no Kafka)');
   watch = lab.gw.spawn(
-    ['node', CLI, 'watch', '--vici', lab.gw.viciUri, '--strongswan-conf', lab.gw.strongswanConfFile, '--host-id', 'demo-gw', '--format', 'json', '--allowed-lateness-ms', '1500'],
+    ['node', CLI, 'watch', '--vici', lab.gw.viciUri, '--strongswan-conf', lab.gw.strongswanConfFile, '--swanctl-conf', swanctlConf(), '--host-id', 'demo-gw', '--format', 'json', '--allowed-lateness-ms', '1500'],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let stderr = '';

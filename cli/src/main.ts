@@ -41,9 +41,14 @@ export function buildProgram(): Command {
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   let exitCode: number = EXIT.ok;
+  // Only the invoked subcommand's module is loaded (the agent stays lean on a gateway);
+  // the others are listed by name and summary for --help.
+  const args = argv.slice(2);
+  let wanted = args.find((a) => !a.startsWith('-'));
+  if (wanted === 'help') wanted = args[args.indexOf('help') + 1];
   for (const entry of SUBCOMMANDS) {
     const cmd = program.command(entry.name).summary(entry.summary).exitOverride();
-    // Each module configures its own options; loading is cheap (no I/O at import time).
+    if (entry.name !== wanted) continue;
     const mod = await entry.load();
     mod.configure(cmd);
     cmd.action(async (options: Record<string, unknown>, command: Command) => {

@@ -135,6 +135,7 @@ beforeAll(async () => {
     '--spool-dir', path.join(lab.dir, 'spool'),
     '--host-id', HOST,
     '--strongswan-conf', lab.gw.strongswanConfFile,
+    '--swanctl-conf', path.join(lab.gw.swanctlDir, 'swanctl.conf'),
     '--status-interval-ms', '500',
   ], { ROAMWATCH_KAFKA_LINGER_MS: '5' });
   await agent.waitForLog(/sa-snapshot|snapshot/i, 30_000);

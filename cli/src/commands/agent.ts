@@ -22,6 +22,7 @@ const FLAG_KEYS: Record<string, ConfigKey> = {
   sink: 'sink',
   spoolDir: 'spool.dir',
   strongswanConf: 'path.strongswanConf',
+  swanctlConf: 'path.swanctlConf',
   logLevel: 'log.level',
   statusIntervalMs: 'status.intervalMs',
   spoolMaxBytes: 'spool.maxBytes',
@@ -46,6 +47,7 @@ export function configure(cmd: Command): void {
     .option('--spool-max-bytes <n>', 'spool bound in bytes (default 1073741824)')
     .option('--spool-on-full <policy>', 'drop-oldest | drop-newest (default drop-oldest)')
     .option('--strongswan-conf <file>', 'strongswan.conf for the path analyzer (default /etc/strongswan.conf)')
+    .option('--swanctl-conf <file>', "swanctl.conf, read for each connection's mobike setting (default /etc/swanctl/swanctl.conf)")
     .option('--status-interval-ms <ms>', 'agent.status heartbeat interval (default 30000; 0 = none)')
     .option('--log-level <level>', 'error | warn | info | debug (default info)')
     .addHelpText(

@@ -28,6 +28,7 @@ export function configure(cmd: Command): void {
     )
     .option('--vici <uri>', "charon's VICI socket (default unix:///var/run/charon.vici)")
     .option('--strongswan-conf <file>', 'strongswan.conf for the path analyzer (default /etc/strongswan.conf)')
+    .option('--swanctl-conf <file>', "swanctl.conf, read for each connection's mobike setting (default /etc/swanctl/swanctl.conf)")
     .option('--host-id <id>', 'host id in findings and points (default: the hostname)')
     .option('--format <format>', 'text | json (one JSON object per line)', 'text')
     .option('--record <file>', 'also append every event envelope to this JSON-lines file (replayable)')
@@ -56,6 +57,7 @@ export async function run(options: Record<string, unknown>): Promise<number> {
     const flags: Partial<Record<ConfigKey, unknown>> = { sink: 'stdout' };
     if (options.vici !== undefined) flags['vici.uri'] = options.vici;
     if (options.strongswanConf !== undefined) flags['path.strongswanConf'] = options.strongswanConf;
+    if (options.swanctlConf !== undefined) flags['path.swanctlConf'] = options.swanctlConf;
     if (options.hostId !== undefined) flags.hostId = options.hostId;
     if (options.rtnetlink === false) {
       flags['rtnetlink.enabled'] = false;

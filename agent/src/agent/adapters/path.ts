@@ -13,6 +13,7 @@ import { errorMessage } from '@roamwatch/core';
 import type { Connection, IkeSa, Logger, RoamwatchEvent, Verdict } from '@roamwatch/core';
 import { analyze, toPathVerdict } from '../../path/analyze.js';
 import { loadCharonSettings } from '../../path/settings.js';
+import { readSwanctlMobike } from '../../path/evaluate.js';
 import type { CharonSettings } from '../../path/settings.js';
 import type { NetState } from '../../path/lookup.js';
 import type { SourceAdapter, SourceContext, SourceReport } from '../sources.js';
@@ -22,6 +23,8 @@ const DUTY_FACTOR = 9;
 
 export interface PathAdapterOptions {
   strongswanConf: string;
+  /** swanctl.conf: each connection's `mobike` setting is the analyzer's best MOBIKE evidence. */
+  swanctlConf?: string;
   /** The routing state (the rtnetlink adapter's mirror). */
   netState: () => NetState;
   debounceMs?: number;
@@ -41,6 +44,8 @@ export class PathAdapter implements SourceAdapter {
   private lastError: string | undefined;
   private stopped = false;
   private nextAllowedAtMs = 0;
+  /** mobike per connection from swanctl.conf (re-read at each SA snapshot: configs get reloaded). */
+  private mobike = new Map<string, boolean>();
 
   constructor(o: PathAdapterOptions) {
     this.o = o;
@@ -57,6 +62,18 @@ export class PathAdapter implements SourceAdapter {
       this.log.error('cannot read strongswan.conf; path verdicts use charon defaults', { file: this.o.strongswanConf, error: this.lastError });
       this.settings = loadCharonSettings({ path: '/nonexistent/strongswan.conf' });
     }
+    this.readMobike();
+  }
+
+  private readMobike(): void {
+    if (!this.o.swanctlConf) return;
+    try {
+      this.mobike = readSwanctlMobike(this.o.swanctlConf);
+    } catch (err) {
+      this.lastError = errorMessage(err);
+      this.log?.warn('cannot read swanctl.conf; MOBIKE stays unknown unless the ports tell', { file: this.o.swanctlConf, error: this.lastError });
+      this.mobike = new Map();
+    }
   }
 
   observe(ev: RoamwatchEvent): void {
@@ -65,6 +82,7 @@ export class PathAdapter implements SourceAdapter {
         this.sas.clear();
         for (const s of ev.payload.ikeSas) this.sas.set(s.uniqueId, s);
         this.conns = new Map(ev.payload.connections.map((c) => [c.name, c]));
+        this.readMobike();
         if (ev.payload.charonVersion) this.charonVersion = /(\d+\.\d+\.\d+)/.exec(ev.payload.charonVersion)?.[1];
         for (const id of [...this.verdicts.keys()]) if (!this.sas.has(id)) this.verdicts.delete(id);
         this.schedule();
@@ -122,7 +140,7 @@ export class PathAdapter implements SourceAdapter {
     }
     for (const [id, sa] of this.sas) {
       try {
-        const a = analyze(net, sa, this.conns.get(sa.name), this.settings, this.charonVersion);
+        const a = analyze(net, sa, this.conns.get(sa.name), this.settings, this.charonVersion, { mobikeConfigured: this.mobike.get(sa.name) });
         const prev = this.verdicts.get(id);
         if (prev === a.verdict) continue;
         this.verdicts.set(id, a.verdict);
