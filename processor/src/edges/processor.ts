@@ -15,9 +15,10 @@
  *   for their sink's acknowledgement (InfluxDB down, a slow broker), the consumer stops
  *   fetching: eachBatch waits (sending heartbeats) until the sinks are down to half, then
  *   consumption resumes where it stopped. Records held by the pipeline's event-time state do
- *   not count (they are released by later events, which a pause would never deliver). While
- *   paused no ticks are sent, and the first one after says `restart`: a host's silence caused
- *   by our pause must not close its windows.
+ *   not count (they are released by later events, which a pause would never deliver).
+ * - Ticks only while caught up (no partition lag, not paused): during a backlog a host's
+ *   silence in processing time is ours, and must not close its windows or make its next
+ *   events late. The first tick after catching up says `restart`.
  * - The clock enters here only: ticks (processing time) every `tickMs`, and the
  *   `roamwatch_processor` self-report every `selfReportMs`.
  */
@@ -179,7 +180,6 @@ export async function startProcessor(options: ProcessorOptions): Promise<Running
       }
     }
     paused = false;
-    input$.next({ type: 'tick', nowUs: Date.now() * 1000, restart: true });
     logger.info('backpressure released: consumption resumed', { unacked: unacked() });
   };
 
@@ -230,8 +230,20 @@ export async function startProcessor(options: ProcessorOptions): Promise<Running
   }
   consumer.on(consumer.events.GROUP_JOIN, (e) => logger.info('joined consumer group', { groupId, assignment: e.payload.memberAssignment }));
 
+  // Ticks only while caught up: with a backlog (a restart, a slow sink) a host's silence in
+  // processing time is ours, not the host's. The first tick after catching up restarts the
+  // silence count of every host.
+  const lagByPartition = new Map<number, number>();
+  let tickHeld = true;
   const tick = setInterval(() => {
-    if (!paused) input$.next({ type: 'tick', nowUs: Date.now() * 1000 });
+    let behind = paused;
+    for (const lag of lagByPartition.values()) if (lag > 0) behind = true;
+    if (behind) {
+      tickHeld = true;
+      return;
+    }
+    input$.next({ type: 'tick', nowUs: Date.now() * 1000, restart: tickHeld });
+    tickHeld = false;
   }, tickMs);
   const commitTimer = setInterval(() => void commit(), commitIntervalMs);
   let lastReport = { events: 0, deadLetters: 0, findings: 0 };
@@ -259,6 +271,7 @@ export async function startProcessor(options: ProcessorOptions): Promise<Running
     eachBatchAutoResolve: true,
     partitionsConsumedConcurrently: 1,
     eachBatch: async ({ batch, heartbeat, isRunning, isStale }: EachBatchPayload) => {
+      lagByPartition.set(batch.partition, Number(batch.offsetLag()) + batch.messages.length);
       for (const m of batch.messages) {
         if (!isRunning() || isStale()) break;
         const ref: KafkaRef = { topic: batch.topic, partition: batch.partition, offset: Number(m.offset) };
@@ -267,6 +280,7 @@ export async function startProcessor(options: ProcessorOptions): Promise<Running
         input$.next({ type: 'record', value: m.value ?? Buffer.alloc(0), ref });
         if (unacked() > maxInFlight) await waitForRoom(heartbeat, isRunning);
       }
+      lagByPartition.set(batch.partition, Number(batch.offsetLag()));
       await heartbeat().catch(() => {});
     },
   });
