@@ -234,6 +234,12 @@ if (!SKIP.has('latency')) {
   console.log(md[md.length - 1]);
 }
 
+// drop this run's series: unique host names per run would pile up cardinality on the shared server
+if (!SKIP.has('e2e') || !SKIP.has('latency')) {
+  const q = `DROP SERIES WHERE "host" =~ /^${run}-/`;
+  await globalThis.fetch(`${INFLUX.url}/query?db=${encodeURIComponent(INFLUX.bucket.split('/')[0])}&q=${encodeURIComponent(q)}`, { method: 'POST', headers: { Authorization: `Token ${INFLUX.token}` } }).catch(() => undefined);
+}
+
 results.loadavgEnd = os.loadavg();
 const date = new Date().toISOString().slice(0, 10);
 mkdirSync(join(root, 'bench/results'), { recursive: true });
