@@ -189,7 +189,7 @@ describe('packet codec', () => {
     ['bytes after an EVENT_REGISTER name', [3, 1, 97, 1], ViciTrailingDataError],
     ['a bad message in an event', [PktEvent, 1, 97, ElemSectionEnd], ViciUnexpectedSectionEndError],
   ])('when decoding %s, then the error is typed', (_what, bytes, cls) => {
-    expect(() => decodePacket(Buffer.from(bytes as number[]))).toThrow(cls as typeof ViciDecodeError);
+    expect(() => decodePacket(Buffer.from(bytes as number[]))).toThrow(cls as unknown as typeof ViciDecodeError);
   });
 });
 
