@@ -1,6 +1,6 @@
 /**
  * Storm: 1,000,000 IPv4 routes added and then removed with `ip -batch` while the source
- * runs with a deliberately modest receive buffer, so that the kernel drops notifications.
+ * runs with a deliberately modest receive buffer and a reader stalled for 1.5 s, so that the kernel drops notifications.
  * After each phase the mirror equals the kernel; the test logs how many resyncs and
  * recovered changes it took.
  */
@@ -41,6 +41,21 @@ async function settle(source: RtnetlinkSource, expectedRoutesAtLeast: number, ti
   }
 }
 
+const STALL_MS = 1500;
+
+/** Stops the rtnl-pipe helper (SIGSTOP) after `afterMs` for `forMs`, then lets it go on. */
+async function stallHelper(source: RtnetlinkSource, afterMs: number, forMs: number): Promise<void> {
+  await new Promise((r) => setTimeout(r, afterMs));
+  const pid = source.helperPid;
+  if (pid === undefined) throw new Error('rtnl-pipe helper is not running');
+  process.kill(pid, 'SIGSTOP');
+  try {
+    await new Promise((r) => setTimeout(r, forMs));
+  } finally {
+    process.kill(pid, 'SIGCONT');
+  }
+}
+
 beforeAll(() => {
   requireNetnsPrivileges();
   helperPath = ensureHelperBuilt();
@@ -64,7 +79,13 @@ describe('rtnetlink storm', () => {
     await source.start();
     try {
       const t0 = Date.now();
+      // Whether a 2 MiB buffer overflows on its own depends on how busy the machine is; a
+      // stalled reader makes it certain: the helper is stopped for STALL_MS early in the add
+      // phase (as a descheduled or swapped-out agent would be), the kernel queue fills, the
+      // kernel drops notifications (ENOBUFS) and the source must resync to converge.
+      const stall = stallHelper(source, 300, STALL_MS);
       await ns.batchAsync(routeBatch('add', ROUTES));
+      await stall;
       const tAdd = Date.now();
       await settle(source, ROUTES, 300_000);
       const afterAdd = compareWithIp(source.mirror, ns.listings());
