@@ -24,6 +24,11 @@ done
 
 say "Installing strongSwan (charon 5.9.8, swanctl, kernel-libipsec) from Debian's packages, if missing"
 bash scripts/lab/install.sh
+if ! command -v cc >/dev/null 2>&1 || [ ! -e /usr/include/linux/rtnetlink.h ]; then
+  say "Installing a C compiler and kernel headers (for the agent's small rtnetlink helper)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q --no-install-recommends gcc libc6-dev linux-libc-dev || { apt-get update -q && apt-get install -y -q --no-install-recommends gcc libc6-dev linux-libc-dev; }
+fi
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "Installing npm dependencies (npm ci)"
   npm ci --no-audit --no-fund --loglevel=error

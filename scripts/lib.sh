@@ -54,6 +54,17 @@ rw_need_cmd() {
   command -v "$cmd" >/dev/null 2>&1 || rw_die "$cmd still missing after installing $pkg"
 }
 
+# rw_need_pkg_files PKG...: installs Debian packages whose files (headers) are missing.
+rw_need_pkg_files() {
+  [[ $(id -u) -eq 0 ]] || rw_die "install the Debian packages $* (needs root)"
+  rw_log "installing $*"
+  export DEBIAN_FRONTEND=noninteractive
+  if ! apt-get install -y -q --no-install-recommends "$@"; then
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "$@"
+  fi
+}
+
 # rw_port_open HOST PORT: true when something accepts TCP connections there.
 rw_port_open() {
   (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null

@@ -63,6 +63,9 @@ install_apt() {
   # What the server scripts themselves use (all present on the usual image).
   rw_need_cmd curl curl
   rw_need_cmd setsid util-linux
+  # The agent's rtnetlink helper (agent/native/rtnl-pipe.c) is compiled by `npm run build`.
+  rw_need_cmd cc gcc
+  [[ -e /usr/include/linux/rtnetlink.h && -e /usr/include/stdio.h ]] || rw_need_pkg_files libc6-dev linux-libc-dev
 }
 
 case $cmd in
