@@ -7,6 +7,8 @@
 # happens inside the lab's network namespaces.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 
 say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
@@ -24,11 +26,9 @@ done
 
 say "Installing strongSwan (charon 5.9.8, swanctl, kernel-libipsec) from Debian's packages, if missing"
 bash scripts/lab/install.sh
-if ! command -v cc >/dev/null 2>&1 || [ ! -e /usr/include/linux/rtnetlink.h ]; then
-  say "Installing a C compiler and kernel headers (for the agent's small rtnetlink helper)"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -q --no-install-recommends gcc libc6-dev linux-libc-dev || { apt-get update -q && apt-get install -y -q --no-install-recommends gcc libc6-dev linux-libc-dev; }
-fi
+# The agent's rtnetlink helper (agent/native/rtnl-pipe.c) is compiled by the build.
+RW_COMPONENT=demo rw_need_cmd cc gcc
+[ -e /usr/include/linux/rtnetlink.h ] || RW_COMPONENT=demo rw_apt_install libc6-dev linux-libc-dev
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "Installing npm dependencies (npm ci)"
   npm ci --no-audit --no-fund --loglevel=error

@@ -40,22 +40,9 @@ RW_STOP_TIMEOUT="${ROAMWATCH_STOP_TIMEOUT:-60}"
 rw_log() { printf '[%s] %s\n' "${RW_COMPONENT:-servers}" "$*" >&2; }
 rw_die() { rw_log "error: $*"; exit 1; }
 
-# rw_need_cmd CMD DEBIAN_PACKAGE: install the package with apt when CMD is missing.
-rw_need_cmd() {
-  local cmd=$1 pkg=$2
-  command -v "$cmd" >/dev/null 2>&1 && return 0
-  [[ $(id -u) -eq 0 ]] || rw_die "$cmd is missing; install the Debian package $pkg (needs root)"
-  rw_log "installing $pkg (for $cmd)"
-  export DEBIAN_FRONTEND=noninteractive
-  if ! apt-get install -y -q --no-install-recommends "$pkg"; then
-    apt-get update -q
-    apt-get install -y -q --no-install-recommends "$pkg"
-  fi
-  command -v "$cmd" >/dev/null 2>&1 || rw_die "$cmd still missing after installing $pkg"
-}
-
-# rw_need_pkg_files PKG...: installs Debian packages whose files (headers) are missing.
-rw_need_pkg_files() {
+# rw_apt_install PKG...: apt-get install, refreshing the package lists once when the
+# install fails (they may be missing or stale on a fresh machine).
+rw_apt_install() {
   [[ $(id -u) -eq 0 ]] || rw_die "install the Debian packages $* (needs root)"
   rw_log "installing $*"
   export DEBIAN_FRONTEND=noninteractive
@@ -63,6 +50,14 @@ rw_need_pkg_files() {
     apt-get update -q
     apt-get install -y -q --no-install-recommends "$@"
   fi
+}
+
+# rw_need_cmd CMD DEBIAN_PACKAGE: install the package with apt when CMD is missing.
+rw_need_cmd() {
+  local cmd=$1 pkg=$2
+  command -v "$cmd" >/dev/null 2>&1 && return 0
+  rw_apt_install "$pkg"
+  command -v "$cmd" >/dev/null 2>&1 || rw_die "$cmd still missing after installing $pkg"
 }
 
 # rw_port_open HOST PORT: true when something accepts TCP connections there.

@@ -65,7 +65,7 @@ install_apt() {
   rw_need_cmd setsid util-linux
   # The agent's rtnetlink helper (agent/native/rtnl-pipe.c) is compiled by `npm run build`.
   rw_need_cmd cc gcc
-  [[ -e /usr/include/linux/rtnetlink.h && -e /usr/include/stdio.h ]] || rw_need_pkg_files libc6-dev linux-libc-dev
+  [[ -e /usr/include/linux/rtnetlink.h && -e /usr/include/stdio.h ]] || rw_apt_install libc6-dev linux-libc-dev
 }
 
 case $cmd in

@@ -28,8 +28,7 @@ import type { Lab } from '../lab/index.js';
 import { servers, uniqueRunId } from '../setup/servers.js';
 import { CLI, bridgeKafkaInto, sleep, startAgent, until } from './agent-harness.js';
 import type { AgentProcess, KafkaBridge } from './agent-harness.js';
-import { queryInfluxQL } from '../../grafana/src/emulate.js';
-import { ruleStates } from '../../grafana/src/emulate.js';
+import { queryInfluxQL, ruleStates } from '../../grafana/src/emulate.js';
 import { RULES } from '../../grafana/src/alerting.js';
 
 interface ReauthFinding {
