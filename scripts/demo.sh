@@ -26,9 +26,11 @@ done
 
 say "Installing strongSwan (charon 5.9.8, swanctl, kernel-libipsec) from Debian's packages, if missing"
 bash scripts/lab/install.sh
-# The agent's rtnetlink helper (agent/native/rtnl-pipe.c) is compiled by the build.
-RW_COMPONENT=demo rw_need_cmd cc gcc
+# The build's commands (scripts/commands.txt; the agent's rtnetlink helper,
+# agent/native/rtnl-pipe.c, is compiled by the build) and its C headers.
+RW_COMPONENT=demo bash scripts/commands.sh install build
 [ -e /usr/include/linux/rtnetlink.h ] || RW_COMPONENT=demo rw_apt_install libc6-dev linux-libc-dev
+RW_COMPONENT=demo bash scripts/commands.sh check base lab build node
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "Installing npm dependencies (npm ci)"
   npm ci --no-audit --no-fund --loglevel=error

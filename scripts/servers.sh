@@ -3,8 +3,9 @@
 # InfluxDB 1.8 (Flux + 2.x compatibility API). See docs/testing.md.
 #
 # Usage: bash scripts/servers.sh install|start|stop|restart|status|reset [kafka|influxdb ...]
-#   install  apt packages for the tests (strongSwan lab via scripts/lab/install.sh),
-#            Kafka jars from Maven Central, influxd built from the Go module proxy.
+#   install  apt packages for the tests (strongSwan lab via scripts/lab/install.sh, the
+#            commands of scripts/commands.txt), Kafka jars from Maven Central, influxd
+#            built from the Go module proxy; then checks every listed command is there.
 #            Downloads and builds go to $ROAMWATCH_CACHE (default /var/cache/roamwatch).
 #   start    start the servers that are not running (in parallel); wait until they answer.
 #   stop     stop the servers started by `start` (by pid file only).
@@ -19,7 +20,7 @@ ALL_SERVERS=(kafka influxdb)
 scripts="$RW_REPO_ROOT/scripts"
 
 usage() {
-  sed -n '5,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '5,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -60,11 +61,9 @@ install_apt() {
     RW_COMPONENT=lab rw_log "running scripts/lab/install.sh"
     bash "$scripts/lab/install.sh"
   fi
-  # What the server scripts themselves use (all present on the usual image).
-  rw_need_cmd curl curl
-  rw_need_cmd setsid util-linux
-  # The agent's rtnetlink helper (agent/native/rtnl-pipe.c) is compiled by `npm run build`.
-  rw_need_cmd cc gcc
+  # The commands of the build (the agent's rtnetlink helper, agent/native/rtnl-pipe.c),
+  # the server scripts and the benchmarks (scripts/commands.txt), and the C headers.
+  bash "$scripts/commands.sh" install build servers bench
   [[ -e /usr/include/linux/rtnetlink.h && -e /usr/include/stdio.h ]] || rw_apt_install libc6-dev linux-libc-dev
 }
 
@@ -72,6 +71,8 @@ case $cmd in
   install)
     install_apt
     for s in "${servers[@]}"; do bash "$scripts/$s/install.sh"; done
+    # Last: every external command the scripts, tests, demo and benchmarks run is there.
+    bash "$scripts/commands.sh" check
     ;;
   start)
     # The servers start in parallel (each waits for its own readiness); the command

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the strongSwan lab (test/lab/) needs: charon 5.9.8 + swanctl from
-# Debian, the kernel-libipsec plugin (userspace ESP over /dev/net/tun), iproute2 and
-# util-linux (unshare). Idempotent; returns in well under a second when all is there.
+# Debian, the kernel-libipsec plugin (userspace ESP over /dev/net/tun), and every command
+# of the groups base and lab in scripts/commands.txt (ip, unshare, mount, sysctl, ping …)
+# that is missing. Idempotent; returns in well under a second when all is there.
 #
 # The lab runs its own charon processes, one per network namespace, each with its own
 # strongswan.conf, vici socket and private /run. A system-wide charon (a distribution
@@ -16,9 +17,6 @@ PKGS=(
   libcharon-extra-plugins
   libstrongswan-standard-plugins
   libstrongswan-extra-plugins
-  iproute2
-  util-linux
-  procps
 )
 
 if [[ $(id -u) -ne 0 ]]; then
@@ -70,9 +68,9 @@ if [[ -s /var/run/charon.pid ]] && kill -0 "$(cat /var/run/charon.pid)" 2>/dev/n
   echo "install.sh: warning: a system charon runs (pid $(cat /var/run/charon.pid)); the lab does not use it" >&2
 fi
 
-for bin in /usr/lib/ipsec/charon /usr/sbin/swanctl /usr/sbin/ip /usr/bin/unshare; do
-  [[ -x $bin ]] || { echo "install.sh: $bin missing after install" >&2; exit 1; }
-done
+# The lab's commands (scripts/commands.txt, groups base and lab): install the packages of
+# those missing, then check that all are there.
+RW_COMPONENT=lab bash "$(dirname "${BASH_SOURCE[0]}")/../commands.sh" install base lab
 [[ -e /usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so ]] || {
   echo "install.sh: kernel-libipsec plugin missing" >&2; exit 1; }
 [[ -c /dev/net/tun ]] || echo "install.sh: warning: /dev/net/tun missing; kernel-libipsec cannot create its TUN device" >&2

@@ -773,6 +773,9 @@ class LabImpl implements Lab {
       ['ping', ...(c.family === 'ipv6' ? ['-6'] : []), '-n', '-q', '-c', String(count), '-W', String(waitS), '-I', ch.gwInnerAddress, ch.peerInnerAddress],
       { check: false, timeoutMs: (waitS + count) * 1000 + 2000 },
     );
+    // `ip netns exec` says so when it cannot run ping at all: not "no reply" but a machine
+    // without iputils-ping (scripts/lab/install.sh installs it).
+    if (/exec of "ping" failed/.test(r.stderr)) throw new Error(`cannot run ping in ${this.gw.netns}: ${r.stderr.trim()} (run: bash scripts/lab/install.sh)`);
     return r.code === 0;
   }
 

@@ -1,5 +1,7 @@
 // Checks that this machine can run the strongSwan lab. Quick (no processes started).
-import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export const CHARON_BIN = '/usr/lib/ipsec/charon';
 export const SWANCTL_BIN = '/usr/sbin/swanctl';
@@ -25,6 +27,33 @@ function findInPath(name: string): string | undefined {
   return undefined;
 }
 
+/** Used when scripts/commands.txt is not found (the lab package outside its repository). */
+const LAB_COMMANDS_FALLBACK = [
+  { command: 'ip', debianPackage: 'iproute2' },
+  { command: 'unshare', debianPackage: 'util-linux' },
+  { command: 'mount', debianPackage: 'mount' },
+  { command: 'sysctl', debianPackage: 'procps' },
+  { command: 'ping', debianPackage: 'iputils-ping' },
+];
+
+/**
+ * The commands the lab runs: group `lab` of scripts/commands.txt, the project's one list of
+ * external commands (docs/testing.md), found in a directory above this file.
+ */
+export function labCommands(): { command: string; debianPackage: string }[] {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 4; i++, dir = dirname(dir)) {
+    const file = join(dir, 'scripts', 'commands.txt');
+    if (!existsSync(file)) continue;
+    return readFileSync(file, 'utf8')
+      .split('\n')
+      .map((l) => l.replace(/#.*/, '').trim().split(/\s+/))
+      .filter(([command, debianPackage, groups]) => command && debianPackage && groups?.split(',').includes('lab'))
+      .map(([command, debianPackage]) => ({ command: command!, debianPackage: debianPackage! }));
+  }
+  return LAB_COMMANDS_FALLBACK;
+}
+
 /** Returns what is missing for the lab (empty when all is there). Never throws. */
 export function labPrerequisiteProblems(): string[] {
   const problems: string[] = [];
@@ -34,8 +63,10 @@ export function labPrerequisiteProblems(): string[] {
   if (!executable(CHARON_BIN)) problems.push(`charon not found at ${CHARON_BIN} (Debian package strongswan-charon)`);
   if (!executable(SWANCTL_BIN)) problems.push(`swanctl not found at ${SWANCTL_BIN} (Debian package strongswan-swanctl)`);
   if (!existsSync(LIBIPSEC_PLUGIN)) problems.push(`kernel-libipsec plugin missing (Debian package libcharon-extra-plugins)`);
-  for (const tool of ['ip', 'unshare', 'mount']) {
-    if (!findInPath(tool)) problems.push(`${tool} not found in PATH`);
+  for (const { command, debianPackage } of labCommands()) {
+    if (command === CHARON_BIN || command === 'swanctl') continue; // checked above
+    const found = command.startsWith('/') ? executable(command) : findInPath(command) !== undefined;
+    if (!found) problems.push(`${command} not found${command.startsWith('/') ? '' : ' in PATH'} (Debian package ${debianPackage})`);
   }
   if (!existsSync('/dev/net/tun')) problems.push('/dev/net/tun missing (kernel-libipsec needs a TUN device)');
   return problems;
@@ -57,7 +88,8 @@ export const LAB_INSTALL_COMMAND = 'bash scripts/lab/install.sh';
 
 /**
  * The lab's entry for test/setup/global-setup.ts `checks` (structurally a ServerCheck):
- * charon, swanctl, kernel-libipsec, ip/unshare present, /dev/net/tun, running as root.
+ * charon, swanctl, kernel-libipsec, the lab's commands (ip, unshare, ping …) present,
+ * /dev/net/tun, running as root.
  */
 export function labCheck(): { name: string; fix: string; run: () => void; timeoutMs: number } {
   return {
