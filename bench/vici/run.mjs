@@ -15,58 +15,21 @@
 //     decoder private (Message.decode is unexported), so it has no row here.
 //
 // Toolchains live in a cache outside the repo (ROAMWATCH_BENCH_CACHE, default
-// /var/cache/roamwatch): a venv with vici from PyPI, and the Go program in go/ built there.
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+// /var/cache/roamwatch): a venv with vici from PyPI, and the Go program in go/ built there
+// (prepare.mjs).
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { machineMarkdown, machineStamp } from '../machine.mjs';
+import { prepare, sh } from './prepare.mjs';
 import { buildStream, framesFile, recordedFrames } from './stream.mjs';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const cache = process.env.ROAMWATCH_BENCH_CACHE ?? '/var/cache/roamwatch';
-const PY_VICI_VERSION = '6.0.3';
 const REPEAT = Number(process.env.VICI_BENCH_REPEAT ?? 400);
 const ROUNDS = Number(process.env.VICI_BENCH_ROUNDS ?? 5);
-
-function sh(cmd, args, opts = {}) {
-  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], ...opts }).trim();
-}
-
-function prepare() {
-  mkdirSync(cache, { recursive: true });
-  // roamwatch: the built agent package.
-  spawnSync('npx', ['tsc', '-b', 'agent'], { cwd: root, stdio: 'inherit' });
-  if (!existsSync(join(root, 'agent/dist/vici/index.js'))) throw new Error('agent/dist/vici/index.js missing after `tsc -b agent`');
-  // python vici from PyPI in a venv.
-  const venv = join(cache, 'bench-venv');
-  const py = join(venv, 'bin', 'python');
-  if (!existsSync(py)) sh('python3', ['-m', 'venv', venv]);
-  const have = spawnSync(py, ['-c', 'import importlib.metadata as m; print(m.version("vici"))'], { encoding: 'utf8' });
-  if (have.status !== 0 || have.stdout.trim() !== PY_VICI_VERSION) {
-    sh(join(venv, 'bin', 'pip'), ['install', '-q', `vici==${PY_VICI_VERSION}`], { stdio: 'inherit' });
-  }
-  // govici: build the Go client into the cache.
-  const goBin = join(cache, 'bench-govici');
-  const goDir = join(here, 'go');
-  const newest = Math.max(...['main.go', 'go.mod', 'go.sum'].map((f) => statSync(join(goDir, f)).mtimeMs));
-  if (!existsSync(goBin) || statSync(goBin).mtimeMs < newest) {
-    sh('go', ['build', '-o', goBin, '.'], { cwd: goDir, stdio: 'inherit', env: { ...process.env, GOFLAGS: '-mod=mod' } });
-  }
-  return {
-    py,
-    goBin,
-    versions: {
-      node: process.version,
-      python: sh(py, ['--version']),
-      pythonVici: PY_VICI_VERSION,
-      go: sh('go', ['version']),
-      govici: sh('go', ['list', '-m', '-f', '{{.Version}}', 'github.com/strongswan/govici'], { cwd: goDir, env: { ...process.env, GOFLAGS: '-mod=mod' } }),
-    },
-  };
-}
 
 function startServer(sock) {
   return new Promise((resolve, reject) => {

@@ -65,8 +65,8 @@ describe('the scan of the repository', () => {
   it('when scanned, then the calls behind the issue are found: the lab pings, the bench builds with go and runs python3', () => {
     const at = (cmd: string) => scanned().invocations.filter((i) => i.command === cmd).map((i) => i.file);
     expect(at('ping')).toContain('test/lab/lab.ts');
-    expect(at('go')).toContain('bench/vici/run.mjs');
-    expect(at('python3')).toContain('bench/vici/run.mjs');
+    expect(at('go')).toContain('bench/vici/prepare.mjs');
+    expect(at('python3')).toContain('bench/vici/prepare.mjs');
     expect(at('/usr/lib/ipsec/charon')).toContain('test/lab/lab.ts');
     expect(at('swanctl')).toContain('test/integration/lab.test.ts');
   }, 180_000);
