@@ -83,6 +83,21 @@ describe('roamwatch doctor', () => {
     expect(res.sas.find((s) => s.conn === 'site')?.reasonCode).toBe('kernel-route-keeps-source');
   });
 
+  it('when the default swanctl.conf does not exist, then a warning says so (text and JSON); with the file or --assume-mobike, none', async () => {
+    const missing = join(mkdtempSync(join(tmpdir(), 'rw-doctor-')), 'swanctl.conf');
+    const res = await runDoctor({ strongswanConf: conf('charon {\n}\n'), defaultSwanctlConf: missing, env: {} }, sources([viaGw]));
+    expect(res.swanctlConf).toBeUndefined();
+    expect(res.warnings).toEqual([expect.stringMatching(new RegExp(`^${missing} does not exist: each connection's mobike setting is unknown.*--swanctl-conf`))]);
+    expect(formatText(res)).toContain(`warning: ${missing} does not exist`);
+
+    const assumed = await runDoctor({ strongswanConf: conf('charon {\n}\n'), defaultSwanctlConf: missing, assumeMobike: false, env: {} }, sources([viaGw]));
+    expect(assumed.warnings).toEqual([]);
+    writeFileSync(missing, 'connections {\n  site {\n    mobike = no\n  }\n}\n');
+    const present = await runDoctor({ strongswanConf: conf('charon {\n}\n'), defaultSwanctlConf: missing, env: {} }, sources([viaGw]));
+    expect(present.swanctlConf).toBe(missing);
+    expect(present.warnings).toEqual([]);
+  });
+
   it('when the VICI socket does not exist, then it exits 2 with a clear message', async () => {
     const err: string[] = [];
     const e = vi.spyOn(process.stderr, 'write').mockImplementation((c: string | Uint8Array) => (err.push(String(c)), true));

@@ -49,6 +49,8 @@ export interface DoctorOptions {
   assumeMobike?: boolean | undefined;
   /** Overrides the version reported by charon (e.g. to model 6.x). */
   charonVersion?: string | undefined;
+  /** swanctl.conf read when swanctlConf is not given (default DEFAULT_SWANCTL_CONF; tests point it elsewhere). */
+  defaultSwanctlConf?: string | undefined;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -129,8 +131,12 @@ export async function runDoctor(opts: DoctorOptions, sources: DoctorSources): Pr
   }
   const warnings = [...settings.warnings];
   let mobike: Map<string, boolean> | undefined;
-  const swanctl = opts.swanctlConf ?? (existsSync(DEFAULT_SWANCTL_CONF) ? DEFAULT_SWANCTL_CONF : undefined);
+  const defaultSwanctl = opts.defaultSwanctlConf ?? DEFAULT_SWANCTL_CONF;
+  const swanctl = opts.swanctlConf ?? (existsSync(defaultSwanctl) ? defaultSwanctl : undefined);
   if (opts.swanctlConf && !existsSync(opts.swanctlConf)) throw new DoctorError(`--swanctl-conf ${opts.swanctlConf} does not exist`);
+  if (!swanctl && opts.assumeMobike === undefined) {
+    warnings.push(`${defaultSwanctl} does not exist: each connection's mobike setting is unknown, so MOBIKE can only be told from the ports (pass --swanctl-conf <path> or --assume-mobike yes|no)`);
+  }
   if (swanctl) {
     try {
       mobike = readSwanctlMobike(swanctl);
@@ -253,7 +259,7 @@ export function configure(cmd: Command): void {
     )
     .option('--vici <uri>', "charon's VICI socket", 'unix:///var/run/charon.vici')
     .option('--strongswan-conf <path>', "charon's strongswan.conf (default: $STRONGSWAN_CONF, else /etc/strongswan.conf)")
-    .option('--swanctl-conf <path>', `swanctl.conf, read for each connection's mobike setting (default: ${DEFAULT_SWANCTL_CONF} when present)`)
+    .option('--swanctl-conf <path>', `swanctl.conf, read for each connection's mobike setting (default: ${DEFAULT_SWANCTL_CONF}; a warning says when it does not exist)`)
     .option('--netns <name>', "read routes and ask the kernel in this network namespace (`ip -n`), when charon runs in one")
     .addOption(new Option('--assume-mobike <yes|no>', 'whether MOBIKE was negotiated (VICI does not report it; e.g. seen as N(MOBIKE_SUP) both ways in charon\'s log)').choices(['yes', 'no']))
     .option('--charon-version <version>', 'model this charon version instead of the one charon reports (e.g. 6.0.1)')

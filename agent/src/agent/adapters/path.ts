@@ -46,6 +46,8 @@ export class PathAdapter implements SourceAdapter {
   private nextAllowedAtMs = 0;
   /** mobike per connection from swanctl.conf (re-read at each SA snapshot: configs get reloaded). */
   private mobike = new Map<string, boolean>();
+  /** Why swanctl.conf could not be read last time (logged once per distinct reason). */
+  private swanctlProblem: string | undefined;
 
   constructor(o: PathAdapterOptions) {
     this.o = o;
@@ -66,13 +68,24 @@ export class PathAdapter implements SourceAdapter {
   }
 
   private readMobike(): void {
-    if (!this.o.swanctlConf) return;
+    const file = this.o.swanctlConf;
+    if (!file) return;
     try {
-      this.mobike = readSwanctlMobike(this.o.swanctlConf);
+      this.mobike = readSwanctlMobike(file);
+      this.swanctlProblem = undefined;
     } catch (err) {
       this.lastError = errorMessage(err);
-      this.log?.warn('cannot read swanctl.conf; MOBIKE stays unknown unless the ports tell', { file: this.o.swanctlConf, error: this.lastError });
       this.mobike = new Map();
+      // Re-read at every snapshot: say it once, and again only when the reason changes.
+      const missing = (err as { code?: unknown }).code === 'ENOENT';
+      const problem = missing ? 'missing' : this.lastError;
+      if (problem === this.swanctlProblem) return;
+      this.swanctlProblem = problem;
+      if (missing) {
+        this.log?.warn(`${file} does not exist: each connection's mobike setting is unknown, so MOBIKE stays unknown unless the ports tell (set --swanctl-conf or path.swanctlConf)`, { file });
+      } else {
+        this.log?.warn('cannot read swanctl.conf; MOBIKE stays unknown unless the ports tell', { file, error: this.lastError });
+      }
     }
   }
 
