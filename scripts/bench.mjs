@@ -20,6 +20,13 @@ if (suites.length === 0) {
   console.error(`no benchmark suite found${wanted.length ? ` named ${wanted.join(', ')}` : ''} under bench/`);
   process.exit(2);
 }
+// The benchmarks run real tools (ip, stdbuf, python3, go, …: scripts/commands.txt); on a
+// fresh machine `bash scripts/servers.sh install` installs them with the servers.
+const check = spawnSync('bash', [join(root, 'scripts/commands.sh'), 'check'], { stdio: 'inherit', cwd: root });
+if (check.status !== 0) {
+  console.error('bench: external commands missing; install them (as root): bash scripts/servers.sh install');
+  process.exit(2);
+}
 let failed = 0;
 for (const suite of suites) {
   console.log(`\n=== bench: ${suite}`);
