@@ -54,10 +54,11 @@ present() {
   if [[ $1 == /* ]]; then [[ -x $1 ]]; else command -v "$1" >/dev/null 2>&1; fi
 }
 
-# missing GROUP...: "command package" of each missing command.
+# missing GROUP...: "command package" of each missing command (optional ones never are).
 missing() {
-  local cmd pkg _g
-  while read -r cmd pkg _g; do
+  local cmd pkg g
+  while read -r cmd pkg g; do
+    [[ ,$g, == *,optional,* ]] && continue # never required
     present "$cmd" || echo "$cmd $pkg"
   done < <(entries "$@")
 }
@@ -80,7 +81,7 @@ shift
 groups=("$@")
 ((${#groups[@]} > 0)) || groups=("${all_groups[@]}")
 for g in "${groups[@]}"; do
-  case $g in base | lab | build | servers | bench | node | optional) ;; *) rw_die "unknown group '$g' (known: ${all_groups[*]} optional)" ;; esac
+  [[ " ${all_groups[*]} optional " == *" $g "* ]] || rw_die "unknown group '$g' (known: ${all_groups[*]} optional)"
 done
 
 case $cmd in
