@@ -358,7 +358,8 @@ function callKind(call: ts.CallExpression, tf: TsFile, runners: Runners): CallKi
     }
     return undefined;
   }
-  if (runners.argvMethods.has(name) && call.arguments[0] && ts.isArrayLiteralExpression(call.arguments[0])) return 'argv';
+  const a0 = call.arguments[0];
+  if (runners.argvMethods.has(name) && a0 && (ts.isArrayLiteralExpression(a0) || (ts.isIdentifier(a0) && localArray(a0)))) return 'argv';
   return undefined;
 }
 
@@ -380,8 +381,11 @@ function tsValue(e: ts.Expression | undefined, ctx: Ctx): Arg {
     if (ctx.heads?.has(e.text)) return SENTINEL;
     return ctx.tf.consts.get(e.text) ?? ctx.globalConsts.get(e.text);
   }
-  if (ts.isElementAccessExpression(e) && ctx.param && ts.isIdentifier(e.expression) && e.expression.text === ctx.param && e.argumentExpression.getText() === '0') {
-    return SENTINEL;
+  if (ts.isElementAccessExpression(e) && ts.isIdentifier(e.expression) && e.argumentExpression.getText() === '0') {
+    if (ctx.param && e.expression.text === ctx.param) return SENTINEL;
+    // `cmd[0]` of a local `const cmd = ['node', …]`
+    const arr = localArray(e.expression);
+    if (arr && ts.isArrayLiteralExpression(arr)) return tsArgv(arr, ctx)[0];
   }
   if (ts.isPropertyAccessExpression(e) && e.getText() === 'process.execPath') return 'node';
   // `opts.bin ?? 'ip'`: the default is the command the project runs.
@@ -410,6 +414,12 @@ function tsArgv(arr: ts.ArrayLiteralExpression, ctx: Ctx): Arg[] {
 /** The argv a process or runner call runs, or undefined when its command is only known at run time. */
 function callArgv(call: ts.CallExpression, kind: 'cmd' | 'argv', ctx: Ctx): Arg[] {
   const [a0, a1] = call.arguments;
+  // `spawn(cmd[0], cmd.slice(1))` of a local `const cmd = [...]`: the whole array is the argv.
+  if (kind === 'cmd' && a0 && a1 && ts.isCallExpression(a1) && ts.isPropertyAccessExpression(a1.expression) && a1.expression.name.text === 'slice') {
+    const base = a1.expression.expression;
+    const arr = ts.isIdentifier(base) ? localArray(base) : undefined;
+    if (arr && ts.isArrayLiteralExpression(arr) && a1.arguments[0]?.getText() === '1') return tsArgv(arr, ctx);
+  }
   if (kind === 'argv') {
     const arr = a0 && ts.isIdentifier(a0) ? localArray(a0) : a0;
     return arr && ts.isArrayLiteralExpression(arr) ? tsArgv(arr, ctx) : [tsValue(a0, ctx)];

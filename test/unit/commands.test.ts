@@ -120,8 +120,9 @@ describe('scanner rules (TypeScript/JavaScript)', () => {
       "exec('readlink /proc/self/ns/net | tr -d x');",
       "const m = /re/.exec('cat file');",
       'spawn(cmd, args);',
+      "function start() { const argv = ['ping', '-c', '1', peer]; return spawn(argv[0]!, argv.slice(1)); }",
     ].join('\n');
-    expect(scan({ 'a.ts': ts })).toEqual(['bash', 'getconf', 'ip', 'node', 'readlink', 'stdbuf', 'sysctl', 'tr']);
+    expect(scan({ 'a.ts': ts })).toEqual(['bash', 'getconf', 'ip', 'node', 'ping', 'readlink', 'stdbuf', 'sysctl', 'tr']);
   });
 
   it("when the project's own runner functions run an argv, then the scan follows them across files, re-exports and methods", () => {
