@@ -7,7 +7,8 @@
 //   package.json): parsed with a real shell parser (mvdan-sh, the JavaScript build of
 //   mvdan.cc/sh); the command word of every simple command, also inside `$(…)`, pipelines
 //   and functions. Builtins, keywords and functions of the file (or of a file it sources)
-//   are not external commands.
+//   are not external commands; a function that ends by running `"$@"` runs the arguments
+//   its callers give it (after its `shift`s).
 // - TypeScript/JavaScript (`*.ts`, `*.mjs`, `*.js`): parsed with the TypeScript compiler;
 //   the command of every process call: `spawn`/`spawnSync`/`execFile`/`execFileSync`/
 //   `execa` of node:child_process with a command and an argument array, `exec`/`execSync`
@@ -64,6 +65,9 @@ const PLACEHOLDER = '${__runtime__}';
 /** Stands for "the elements of the function's first parameter" while looking for runners. */
 const SENTINEL = '\u0000param';
 
+/** Shell function name → arguments consumed before it runs `"$@"`, or undefined when it does not. */
+export type ShellFunctions = Map<string, number | undefined>;
+
 /** A word: its literal value, or undefined when only known at run time. */
 type Arg = string | undefined;
 
@@ -81,8 +85,11 @@ export function normalizeCommand(word: string): string | undefined {
 interface Sink {
   add(command: string, line: number): void;
   dynamic(line: number, text: string): void;
-  /** Words known to be shell functions in this context. */
-  functions: Set<string>;
+  /**
+   * Shell functions in this context: name → how many leading arguments it consumes before
+   * running the rest as a command (`phase NAME cmd…` that ends in `"$@"`), or undefined.
+   */
+  functions: ShellFunctions;
   /** Called when SENTINEL ends up as a command (while looking for runner functions). */
   sentinel?: () => void;
 }
@@ -109,7 +116,12 @@ export function unwrapArgv(argv: readonly Arg[], line: number, sink: Sink, depth
   }
   const cmd = normalizeCommand(word);
   if (cmd === undefined) return; // one of the project's own files
-  if (sink.functions.has(cmd)) return;
+  if (sink.functions.has(cmd)) {
+    // A function that runs its arguments (after `shift`s) as a command.
+    const consumed = sink.functions.get(cmd);
+    if (consumed !== undefined) unwrapArgv(argv.slice(1 + consumed), line, sink, depth + 1);
+    return;
+  }
   const rest = argv.slice(1);
   const inner = (from: number) => unwrapArgv(rest.slice(from), line, sink, depth + 1);
   const skipOptions = (from = 0, valueOpts: ReadonlySet<string> = new Set()) => {
@@ -202,12 +214,28 @@ export function shellWordValue(text: string, positional: readonly Arg[] = []): A
   return undefined;
 }
 
-/** Collects the names of the functions a shell text defines. */
-export function shellFunctions(text: string, file = 'script.sh'): Set<string> {
-  const out = new Set<string>();
+/**
+ * The functions a shell text defines. A function whose body runs `"$@"` is a runner: the
+ * value is the number of arguments its `shift`s consume first (`phase() { local n=$1; shift;
+ * "$@"; }` → 1).
+ */
+export function shellFunctions(text: string, file = 'script.sh'): ShellFunctions {
+  const out: ShellFunctions = new Map();
+  const bytes = Buffer.from(text, 'utf8');
+  const word = (w: ShNode) => bytes.subarray(w.Pos().Offset(), w.End().Offset()).toString('utf8');
   const f = syntax.NewParser().Parse(text, file);
   syntax.Walk(f, (n: ShNode | null) => {
-    if (n && syntax.NodeType(n) === 'FuncDecl') out.add((n['Name'] as { Value: string }).Value);
+    if (!n || syntax.NodeType(n) !== 'FuncDecl') return true;
+    let shifts = 0;
+    let runs = false;
+    syntax.Walk(n['Body'] as ShNode, (c: ShNode | null) => {
+      if (!c || syntax.NodeType(c) !== 'CallExpr' || runs) return true;
+      const args = (c['Args'] as ShNode[]).map(word);
+      if (args[0] === 'shift') shifts += args[1] && /^\d+$/.test(args[1]) ? Number(args[1]) : 1;
+      else if (args[0] === '"$@"' || args[0] === '$@') runs = true;
+      return true;
+    });
+    out.set((n['Name'] as { Value: string }).Value, runs ? shifts : undefined);
     return true;
   });
   return out;
@@ -222,7 +250,7 @@ export function scanShellText(text: string, lineBase: number, sink: Sink, positi
     const msg = typeof (err as { Error?: () => string }).Error === 'function' ? (err as { Error: () => string }).Error() : String(err);
     throw new Error(`cannot parse shell text: ${msg}`);
   }
-  const local: Sink = { ...sink, functions: new Set([...sink.functions, ...shellFunctions(text)]) };
+  const local: Sink = { ...sink, functions: new Map([...sink.functions, ...shellFunctions(text)]) };
   // The parser's offsets count bytes (UTF-8), not UTF-16 code units.
   const bytes = Buffer.from(text, 'utf8');
   syntax.Walk(f, (n: ShNode | null) => {
@@ -233,6 +261,7 @@ export function scanShellText(text: string, lineBase: number, sink: Sink, positi
     const words = args.map((w) => bytes.subarray(w.Pos().Offset(), w.End().Offset()).toString('utf8'));
     const argv = words.map((w) => shellWordValue(w, positional));
     if (words[0] === '[') return true; // test
+    if (words[0] === '"$@"' || words[0] === '$@') return true; // a runner function's body: its callers are scanned
     if (argv[0] === undefined) local.dynamic(line, words.join(' ').slice(0, 80));
     else unwrapArgv(argv, line, local);
     return true;
@@ -488,7 +517,7 @@ function runnerKind(f: NamedFn, tf: TsFile, runners: Runners, globalConsts: Map<
         const argv = callArgv(n, kind, ctx);
         if (argv[0] === SENTINEL + 'cmd') found = 'cmd';
         else {
-          const probe: Sink = { functions: new Set(), add: () => undefined, dynamic: () => undefined, sentinel: () => (found = 'argv') };
+          const probe: Sink = { functions: new Map(), add: () => undefined, dynamic: () => undefined, sentinel: () => (found = 'argv') };
           unwrapArgv(argv, 0, probe);
         }
       }
@@ -620,7 +649,7 @@ export function projectFiles(root: string): SourceFile[] {
 
 /** Scans in-memory files (repository-relative name → text); `npmBins` are the tools in node_modules/.bin. */
 export function scanFiles(files: readonly SourceFile[], texts: ReadonlyMap<string, string>, npmBins: ReadonlySet<string> = new Set()): ScanResult {
-  const shFunctions = new Map<string, Set<string>>();
+  const shFunctions = new Map<string, ShellFunctions>();
   for (const f of files) if (f.lang === 'shell') shFunctions.set(f.file, shellFunctions(texts.get(f.file)!, f.file));
   // Parsing every TS/JS file is the slow part: parse those that can run something (they
   // use child_process or call something with an array literal), then those that call a
@@ -650,7 +679,7 @@ export function scanFiles(files: readonly SourceFile[], texts: ReadonlyMap<strin
   }
 
   const result: ScanResult = { invocations: [], dynamic: [] };
-  const sinkFor = (f: SourceFile, functions: Set<string>): Sink => ({
+  const sinkFor = (f: SourceFile, functions: ShellFunctions): Sink => ({
     functions,
     add: (command, line) => {
       if (f.lang === 'package-json' && npmBins.has(command)) return; // an npm dependency's tool
@@ -661,20 +690,20 @@ export function scanFiles(files: readonly SourceFile[], texts: ReadonlyMap<strin
   for (const f of files) {
     const text = texts.get(f.file)!;
     if (f.lang === 'shell') {
-      const functions = new Set(shFunctions.get(f.file));
+      const functions: ShellFunctions = new Map(shFunctions.get(f.file));
       // Functions of the files it sources (matched by base name).
       for (const m of text.matchAll(/^\s*(?:source|\.)\s+.*?([\w.-]+\.sh)["']?\s*$/gm)) {
-        for (const [other, fns] of shFunctions) if (basename(other) === m[1]) for (const fn of fns) functions.add(fn);
+        for (const [other, fns] of shFunctions) if (basename(other) === m[1]) for (const [fn, consumed] of fns) functions.set(fn, consumed);
       }
       scanShellText(text, 1, sinkFor(f, functions));
     } else if (f.lang === 'ts') {
       const tf = tsFiles.find((t) => t.file === f.file);
-      if (tf) scanTsFile(tf, runners, globalConsts, sinkFor(f, new Set()));
+      if (tf) scanTsFile(tf, runners, globalConsts, sinkFor(f, new Map()));
     } else {
       const pkg = JSON.parse(text) as { scripts?: Record<string, string> };
       for (const script of Object.values(pkg.scripts ?? {})) {
         const at = text.indexOf(JSON.stringify(script));
-        scanShellText(script, at < 0 ? 1 : text.slice(0, at).split('\n').length, sinkFor(f, new Set()));
+        scanShellText(script, at < 0 ? 1 : text.slice(0, at).split('\n').length, sinkFor(f, new Map()));
       }
     }
   }

@@ -99,6 +99,11 @@ describe('scanner rules (shell)', () => {
     expect(scan({ 'a.sh': sh })).toEqual(['/usr/lib/ipsec/charon', 'cc', 'curl', 'env', 'ip', 'java', 'mount', 'ping', 'setsid', 'sh', 'stdbuf', 'timeout', 'unshare']);
   });
 
+  it('when a function runs its arguments ("$@" after shift), then its callers name the commands', () => {
+    const sh = ['phase() {', '  local name=$1 t0=$SECONDS', '  shift', '  echo "==> $name"', '  "$@" || return 1', '}', 'phase "npm ci" npm ci', 'phase lint timeout 60 shellcheck x.sh'].join('\n');
+    expect(scan({ '.ci/run': sh })).toEqual(['npm', 'shellcheck', 'timeout']);
+  });
+
   it("when a script sources another, then the other's functions are not external commands", () => {
     expect(scan({ 'lib.sh': 'rw_log() { printf "%s\\n" "$*" >&2; }', 'b.sh': 'source "$(dirname "$0")/lib.sh"\nrw_log hi\ncurl -V' })).toEqual(['curl', 'dirname']);
   });
