@@ -16,8 +16,10 @@
 //   found from its body, never by its name: a function that passes its first parameter on
 //   as the command (`sh('python3', …)` in a benchmark), or runs it as an argv, directly or
 //   through a wrapper (the lab's `run(['ip', …])` and `gw.exec(['ip', …])`, which adds
-//   `ip netns exec`). Runners of other files count through relative imports; methods
-//   through their name (`x.exec([…])` with an array literal).
+//   `ip netns exec`). Runners of other files count through relative imports and
+//   re-exports; methods through their name (`x.exec([…])` with an array). String
+//   constants, local argv arrays (`const cmd = ['node', …]; spawn(cmd[0], cmd.slice(1))`)
+//   and `opts.bin ?? 'ip'` (the default) resolve to their values.
 // - Wrappers are looked through: `ip netns exec NS cmd`, `sh -c 'script'` / `bash -c`
 //   (the script is parsed as shell, positional parameters filled in), `exec`, `env`,
 //   `setsid`, `nohup`, `nice`, `stdbuf`, `timeout`, `unshare … --`, `xargs`, `command`.
@@ -100,8 +102,8 @@ interface Sink {
 const UNSHARE_VALUE_OPTS = new Set(['--propagation', '--setgroups', '-S', '--setuid', '-G', '--setgid', '-R', '--root', '-w', '--wd']);
 
 /**
- * Records argv[0] and whatever command a wrapper in argv runs. `shell` parses a `-c`
- * script (with the positional parameters that follow it).
+ * Records argv[0] and whatever command a wrapper in argv runs; the script of `sh -c` is
+ * scanned as shell, with the positional parameters that follow it.
  */
 export function unwrapArgv(argv: readonly Arg[], line: number, sink: Sink, depth = 0): void {
   if (depth > 8 || argv.length === 0) return;
