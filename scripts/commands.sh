@@ -17,7 +17,8 @@ RW_COMPONENT=${RW_COMPONENT:-commands}
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-list_file="$RW_REPO_ROOT/scripts/commands.txt"
+# ROAMWATCH_COMMANDS_LIST: another list in the same format (the tests use it).
+list_file="${ROAMWATCH_COMMANDS_LIST:-$RW_REPO_ROOT/scripts/commands.txt}"
 all_groups=(base lab build servers bench node)
 
 # The machine's Go toolchain usually lives in /usr/local/go (as scripts/influxdb/install.sh
@@ -83,6 +84,9 @@ groups=("$@")
 for g in "${groups[@]}"; do
   [[ " ${all_groups[*]} optional " == *" $g "* ]] || rw_die "unknown group '$g' (known: ${all_groups[*]} optional)"
 done
+
+# A malformed line fails here, in this shell (below, entries runs in subshells).
+entries "${all_groups[@]}" optional >/dev/null
 
 case $cmd in
   list) entries "${groups[@]}" ;;

@@ -1,6 +1,10 @@
 // Keeps scripts/commands.txt complete: every external command that a script, the lab, a
 // test, the demo or a benchmark runs must be on it (with its Debian package), so that the
 // install steps install it on a fresh machine (scripts/commands.sh; docs/testing.md).
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { COMMAND_LIST, parseCommandList, readCommandList } from '../commands/list.js';
@@ -169,5 +173,39 @@ describe('scanner rules (TypeScript/JavaScript)', () => {
       "ipIn(['link', 'add', 'v0']);",
     ].join('\n');
     expect(scan({ 'b.mjs': ts })).toEqual(['go', 'ip', 'python3']);
+  });
+});
+
+describe('scripts/commands.sh', () => {
+  const script = join(root, 'scripts/commands.sh');
+  const list = (text: string) => {
+    const file = join(mkdtempSync(join(tmpdir(), 'rw-commands-')), 'commands.txt');
+    writeFileSync(file, text);
+    return file;
+  };
+  const sh = (args: string[], listFile: string) => spawnSync('bash', [script, ...args], { encoding: 'utf8', env: { ...process.env, ROAMWATCH_COMMANDS_LIST: listFile } });
+
+  it('when a command of the groups is missing, then check exits 1 naming it with its package and the install command', () => {
+    const file = list('sh dash base\nrw-no-such-command-1 rw-some-package lab\nrw-no-such-command-2 rw-other-package optional\n');
+    const r = sh(['check', 'base', 'lab', 'optional'], file);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('missing: rw-no-such-command-1 (Debian package rw-some-package)');
+    expect(r.stderr).toContain('bash scripts/commands.sh install base lab optional');
+    // optional commands are never missing
+    expect(r.stderr).not.toContain('rw-no-such-command-2');
+    expect(sh(['missing', 'lab'], file)).toMatchObject({ status: 1, stdout: 'rw-no-such-command-1 rw-some-package\n' });
+  });
+
+  it('when every command of the groups is there, then check exits 0; list prints the entries of the groups', () => {
+    const file = list('# comment\nsh dash base   # the shell\n/bin/sh dash lab\nrw-no-such-command pkg servers\n');
+    expect(sh(['check', 'base', 'lab'], file)).toMatchObject({ status: 0 });
+    expect(sh(['list', 'lab'], file).stdout).toBe('/bin/sh dash lab\n');
+  });
+
+  it('when a group is unknown or a line malformed, then it exits non-zero and says so', () => {
+    const file = list('sh dash base\n');
+    expect(sh(['check', 'labs'], file)).toMatchObject({ status: 1, stderr: expect.stringContaining("unknown group 'labs'") });
+    expect(sh(['check', 'base'], list('sh dash\n'))).toMatchObject({ status: 1, stderr: expect.stringContaining("bad line 'sh dash'") });
+    expect(sh([], file).status).toBe(2);
   });
 });
