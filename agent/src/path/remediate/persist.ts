@@ -47,7 +47,6 @@ export class PersistError extends Error {
   }
 }
 
-const isHost = (s: RouteSpec): boolean => s.dst.endsWith(s.family === 4 ? '/32' : '/128');
 const safeName = (s: string): string => s.replace(/[^A-Za-z0-9_.-]/g, '_');
 
 // --------------------------------------------------------------------- systemd-networkd
