@@ -53,9 +53,12 @@ export interface SaOutcome {
   configFixes?: Fix[];
 }
 
+/** What remediation needs of an analysis (PathAnalysis, or doctor's per-SA result mapped to it). */
+export type RemediableSa = Pick<PathAnalysis, 'ikeSaName' | 'uniqueId' | 'localHost' | 'remoteHost' | 'verdict' | 'reasonCode' | 'fixes'>;
+
 export interface ApplyOptions {
   /** A fresh analysis of every IKE_SA, reading the live state (VICI, routes) each time. */
-  analyze: () => Promise<PathAnalysis[]>;
+  analyze: () => Promise<RemediableSa[]>;
   /** Runs `ip` (in charon's network namespace). */
   ip: IpRunner;
   journal: RemediationJournal;
@@ -77,7 +80,7 @@ export class RemediationError extends Error {
   }
 }
 
-function findSa(all: PathAnalysis[], ref: { uniqueId: string; conn: string; localHost: string | undefined; remoteHost: string | undefined }): PathAnalysis | undefined {
+function findSa(all: RemediableSa[], ref: { uniqueId: string; conn: string; localHost: string | undefined; remoteHost: string | undefined }): RemediableSa | undefined {
   return (
     all.find((a) => a.uniqueId === ref.uniqueId) ??
     all.find((a) => a.ikeSaName === ref.conn && a.localHost === ref.localHost && a.remoteHost === ref.remoteHost)
@@ -254,8 +257,10 @@ export interface UndoOutcome {
  */
 export async function undoRemediation(o: {
   journal: RemediationJournal;
-  ip: IpRunner;
+  ip?: IpRunner;
   id?: string | undefined;
+  /** The `ip` runner for an entry (its network namespace); default `ip`. */
+  ipFor?: (e: JournalEntry) => IpRunner;
   revertExtra?: (e: JournalEntry) => Promise<string[]> | string[];
 }): Promise<UndoOutcome[]> {
   const entries = o.id ? [o.journal.get(o.id)] : o.journal.active().reverse();
@@ -266,7 +271,11 @@ export async function undoRemediation(o: {
       continue;
     }
     try {
-      const msgs = [await revertRouteChange(o.ip, e), ...((await o.revertExtra?.(e)) ?? [])];
+      const ip = o.ipFor?.(e) ?? o.ip;
+      if (!ip) throw new RemediationError('no ip runner given for undo');
+      // files first: a file edited since refuses before the live route is touched
+      const extra = (await o.revertExtra?.(e)) ?? [];
+      const msgs = [await revertRouteChange(ip, e), ...extra];
       const entry = o.journal.write({ ...e, state: 'undone', note: msgs.join('; ') });
       out.push({ id: e.id, ok: true, message: msgs.join('; '), entry });
     } catch (err) {
