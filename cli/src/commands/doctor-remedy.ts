@@ -26,6 +26,7 @@ import {
   RemediationJournal,
   revertPersist,
   undoRemediation,
+  withRoutes,
   writePersist,
   type JournalEntry,
   type NetSystem,
@@ -138,7 +139,8 @@ export async function runApply(
     return EXIT.error;
   }
   const outcomes = await applyRemediation({
-    analyze: async () => toRemediable(await runDoctor(doctorOpts, sources)),
+    // planned routes are added to the routing state doctor reads (a simulation, nothing is changed)
+    analyze: async (planned) => toRemediable(await runDoctor(doctorOpts, planned.length === 0 ? sources : { ...sources, net: async () => withRoutes(await sources.net(), planned) })),
     ip: ipRunner({ netns }),
     journal,
     netns,

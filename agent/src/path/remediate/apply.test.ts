@@ -47,9 +47,9 @@ interface FakeSa {
 
 /** The analyzer's verdict in miniature: valid iff a host route to the peer names the local address in a table charon reads. */
 function analyzer(k: ReturnType<typeof fakeKernel>, sas: FakeSa[], ignoredTables: number[] = []) {
-  return async (): Promise<PathAnalysis[]> =>
+  return async (planned: readonly RouteSpec[]): Promise<PathAnalysis[]> =>
     sas.map((s) => {
-      const ok = k.routes.some((r) => r.dst === `${s.remote}/32` && r.prefsrc === s.local && !ignoredTables.includes(r.table ?? 254));
+      const ok = [...k.routes, ...planned].some((r) => r.dst === `${s.remote}/32` && r.prefsrc === s.local && !ignoredTables.includes(r.table ?? 254));
       return {
         ikeSaName: s.name,
         uniqueId: s.uniqueId,
@@ -93,14 +93,30 @@ describe('doctor --apply: apply, verify, journal, roll back', () => {
     expect(e?.history.map((h) => h.state)).toEqual(['applying', 'applied']);
   });
 
-  it('when two SAs to one peer need different fixes, then both are applied one after the other, each verified', async () => {
+  it('when two SAs to one peer need different fixes, then both are planned first, applied back to back, each verified', async () => {
     const k = fakeKernel([connected]);
-    const out = await applyRemediation({ analyze: analyzer(k, [rw, rw2]), ip: k.ip, journal: journal() });
+    const seen: number[] = [];
+    const an = analyzer(k, [rw, rw2]);
+    const out = await applyRemediation({ analyze: async (p) => (seen.push(p.length), an(p)), ip: k.ip, journal: journal() });
+    // plan rw (live), plan rw2 with rw's route assumed, verify (live)
+    expect(seen).toEqual([0, 1, 0]);
+    expect(k.ran).toEqual(['ip -4 route add 10.231.1.2/32 dev rw-gw0 src 10.231.0.1', 'ip -4 route add 10.231.1.2/32 dev rw-gw0 metric 1 src 10.231.0.3']);
     expect(out.map((o) => [o.conn, o.status])).toEqual([
       ['rw', 'fixed'],
       ['rw2', 'fixed'],
     ]);
     expect(k.routes.filter((r) => r.dst === '10.231.1.2/32').map((r) => r.prefsrc)).toEqual(['10.231.0.1', '10.231.0.3']);
+  });
+
+  it('when a planned fix already covers a later SA (same addresses), then that SA gets no change of its own', async () => {
+    const k = fakeKernel([connected]);
+    const twin = { ...rw, name: 'rw-twin', uniqueId: '9' };
+    const out = await applyRemediation({ analyze: analyzer(k, [rw, twin]), ip: k.ip, journal: journal() });
+    expect(out.map((o) => [o.conn, o.status])).toEqual([
+      ['rw-twin', 'already-valid'],
+      ['rw', 'fixed'],
+    ]);
+    expect(k.ran).toHaveLength(1);
   });
 
   it('when the fix does not make the verdict valid, then it is rolled back, the table is as before, and the journal says why', async () => {

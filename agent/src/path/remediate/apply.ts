@@ -57,8 +57,11 @@ export interface SaOutcome {
 export type RemediableSa = Pick<PathAnalysis, 'ikeSaName' | 'uniqueId' | 'localHost' | 'remoteHost' | 'verdict' | 'reasonCode' | 'fixes'>;
 
 export interface ApplyOptions {
-  /** A fresh analysis of every IKE_SA, reading the live state (VICI, routes) each time. */
-  analyze: () => Promise<RemediableSa[]>;
+  /**
+   * A fresh analysis of every IKE_SA, reading the live state (VICI, routes) each time, with
+   * `planned` routes added to the routing state read (empty: the live state as it is).
+   */
+  analyze: (planned: readonly RouteSpec[]) => Promise<RemediableSa[]>;
   /** Runs `ip` (in charon's network namespace). */
   ip: IpRunner;
   journal: RemediationJournal;
@@ -147,25 +150,41 @@ export async function revertRouteChange(ip: IpRunner, entry: JournalEntry): Prom
   return `restored ${formatIpRouteCommand('replace', prev).replace(/^ip (-6 )?route replace /, '')}`;
 }
 
-/** Applies, verifies and journals the first route fix of every IKE_SA at risk. */
+/**
+ * Applies, verifies and journals the first route fix of every IKE_SA at risk.
+ *
+ * Three phases, because a fix is itself a route change and so a roam event for *every*
+ * IKE_SA: applied one at a time, the fix for SA 1 makes charon re-check SA 2 (100 ms later,
+ * ROAM_DELAY) while SA 2 is still at risk, and SA 2 reauthenticates — observed in the lab
+ * with two connections to one peer. So:
+ *  1. plan: each SA's fix is chosen on the state *with the fixes planned before it*
+ *     (analyze(planned)), e.g. the second SA to the same peer gets a host route with the
+ *     next metric; an SA that a planned fix already covers needs none;
+ *  2. journal every planned change (state `applying`, with the routes it replaces), then
+ *     run all `ip` commands back to back, well inside charon's 100 ms coalescing window,
+ *     so that the roam job they cause sees every fix in place;
+ *  3. verify from the live state (analyze([])): keep what made its SA `valid`, roll back
+ *     the rest, newest first.
+ */
 export async function applyRemediation(o: ApplyOptions): Promise<SaOutcome[]> {
   const outcomes: SaOutcome[] = [];
   const done = (x: SaOutcome): void => {
     outcomes.push(x);
     o.onOutcome?.(x);
   };
-  const initial = (await o.analyze()).filter((a) => a.verdict === 'at-risk' && (!o.conns || o.conns.includes(a.ikeSaName)));
+  const initial = (await o.analyze([])).filter((a) => a.verdict === 'at-risk' && (!o.conns || o.conns.includes(a.ikeSaName)));
+  const planned: { change: PlannedChange; configFixes: Fix[]; ref: Parameters<typeof findSa>[1] }[] = [];
+  // 1. plan
   for (const first of initial) {
     const ref = { uniqueId: first.uniqueId, conn: first.ikeSaName, localHost: first.localHost, remoteHost: first.remoteHost };
-    // analyze again: an earlier fix in this run may already cover this SA (same local address and peer)
-    const a = o.dryRun ? first : findSa(await o.analyze(), ref);
+    const a = planned.length === 0 ? first : findSa(await o.analyze(planned.map((p) => p.change.route)), ref);
     const base = { conn: first.ikeSaName, uniqueId: first.uniqueId };
     if (!a) {
       done({ ...base, status: 'gone', message: 'the IKE_SA is gone (closed or reauthenticated) before it could be fixed' });
       continue;
     }
     if (a.verdict !== 'at-risk') {
-      done({ ...base, status: 'already-valid', message: `now ${a.verdict} (${a.reasonCode}) after the changes before it` });
+      done({ ...base, status: 'already-valid', message: `${a.verdict} (${a.reasonCode}) with the fixes planned before it: nothing more needed` });
       continue;
     }
     const configFixes = a.fixes.filter((f) => f.kind !== 'route');
@@ -195,51 +214,77 @@ export async function applyRemediation(o: ApplyOptions): Promise<SaOutcome[]> {
     };
     if (o.dryRun) {
       done({ ...base, status: 'planned', message: `would run: ${change.command}`, change, configFixes });
+      planned.push({ change, configFixes, ref });
       continue;
     }
     if (o.confirm && !(await o.confirm(change))) {
       done({ ...base, status: 'declined', message: 'not applied (declined)', change, configFixes });
       continue;
     }
-    const previous = await readRoutesLike(o.ip, parsed.spec);
+    planned.push({ change, configFixes, ref });
+  }
+  if (o.dryRun || planned.length === 0) return outcomes;
+  // 2. journal, then apply back to back
+  const entries: JournalEntry[] = [];
+  for (const p of planned) {
+    const c = p.change;
+    const previous = await readRoutesLike(o.ip, c.route);
     const now = new Date().toISOString();
-    let entry: JournalEntry = o.journal.write({
-      v: 1,
-      id: newEntryId(),
-      createdAt: now,
-      updatedAt: now,
-      state: 'applying',
-      ...(o.netns ? { netns: o.netns } : {}),
-      sa: { conn: a.ikeSaName, uniqueId: a.uniqueId, localHost: a.localHost, remoteHost: a.remoteHost },
-      fix: { rank: fix.rank, command: fix.command },
-      change: { op: parsed.op, route: parsed.spec },
-      previous,
-      verdictBefore: a.verdict,
-      history: [],
-    });
+    entries.push(
+      o.journal.write({
+        v: 1,
+        id: newEntryId(),
+        createdAt: now,
+        updatedAt: now,
+        state: 'applying',
+        ...(o.netns ? { netns: o.netns } : {}),
+        sa: { conn: c.conn, uniqueId: c.uniqueId, localHost: c.localHost, remoteHost: c.remoteHost },
+        fix: { rank: c.fix.rank, command: c.fix.command },
+        change: { op: c.op, route: c.route },
+        previous,
+        verdictBefore: c.verdictBefore,
+        history: [],
+      }),
+    );
+  }
+  const failed = new Map<number, string>();
+  for (const [i, p] of planned.entries()) {
     try {
-      await runIp(o.ip, ipRouteArgs(parsed.op, parsed.spec));
+      await runIp(o.ip, ipRouteArgs(p.change.op, p.change.route));
     } catch (err) {
-      entry = o.journal.write({ ...entry, state: 'failed', note: (err as Error).message }, (err as Error).message);
-      done({ ...base, status: 'failed', message: (err as Error).message, change, entry, configFixes });
-      continue;
-    }
-    const after = findSa(await o.analyze(), ref);
-    if (after?.verdict === 'valid') {
-      entry = o.journal.write({ ...entry, state: 'applied', verdictAfter: after.verdict });
-      done({ ...base, status: 'fixed', message: `${change.command}: now valid (${after.reasonCode}); journal ${entry.id}`, change, entry });
-      continue;
-    }
-    const why = after ? `the verdict after the change is ${after.verdict} (${after.reasonCode}), not valid` : 'the IKE_SA disappeared after the change';
-    try {
-      const undone = await revertRouteChange(o.ip, entry);
-      entry = o.journal.write({ ...entry, state: 'rolled-back', ...(after ? { verdictAfter: after.verdict } : {}), note: `${why}; ${undone}` }, why);
-      done({ ...base, status: 'rolled-back', message: `${change.command}: rolled back, ${why}`, change, entry, configFixes });
-    } catch (err) {
-      entry = o.journal.write({ ...entry, state: 'failed', note: `${why}; rollback failed: ${(err as Error).message}` }, 'rollback failed');
-      done({ ...base, status: 'failed', message: `${why}; rollback failed: ${(err as Error).message} (journal ${entry.id})`, change, entry, configFixes });
+      failed.set(i, (err as Error).message);
     }
   }
+  // 3. verify from the live state; roll back what did not make its SA valid (newest first)
+  const after = await o.analyze([]);
+  const results: SaOutcome[] = [];
+  for (let i = planned.length - 1; i >= 0; i--) {
+    const p = planned[i] as (typeof planned)[number];
+    let entry = entries[i] as JournalEntry;
+    const base = { conn: p.change.conn, uniqueId: p.change.uniqueId, change: p.change };
+    const err = failed.get(i);
+    if (err !== undefined) {
+      entry = o.journal.write({ ...entry, state: 'failed', note: err }, err);
+      results.unshift({ ...base, status: 'failed', message: err, entry, configFixes: p.configFixes });
+      continue;
+    }
+    const sa = findSa(after, p.ref);
+    if (sa?.verdict === 'valid') {
+      entry = o.journal.write({ ...entry, state: 'applied', verdictAfter: sa.verdict });
+      results.unshift({ ...base, status: 'fixed', message: `${p.change.command}: now valid (${sa.reasonCode}); journal ${entry.id}`, entry });
+      continue;
+    }
+    const why = sa ? `the verdict after the change is ${sa.verdict} (${sa.reasonCode}), not valid` : 'the IKE_SA disappeared after the change';
+    try {
+      const undone = await revertRouteChange(o.ip, entry);
+      entry = o.journal.write({ ...entry, state: 'rolled-back', ...(sa ? { verdictAfter: sa.verdict } : {}), note: `${why}; ${undone}` }, why);
+      results.unshift({ ...base, status: 'rolled-back', message: `${p.change.command}: rolled back, ${why}; ${undone}`, entry, configFixes: p.configFixes });
+    } catch (e) {
+      entry = o.journal.write({ ...entry, state: 'failed', note: `${why}; rollback failed: ${(e as Error).message}` }, 'rollback failed');
+      results.unshift({ ...base, status: 'failed', message: `${why}; rollback failed: ${(e as Error).message} (journal ${entry.id})`, entry, configFixes: p.configFixes });
+    }
+  }
+  for (const r of results) done(r);
   return outcomes;
 }
 

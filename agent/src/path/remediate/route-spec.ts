@@ -162,3 +162,30 @@ export function routeMatchesSpec(r: Route, s: RouteSpec): boolean {
   if ((s.prefsrc ?? '') !== (k.prefsrc ?? '')) return false;
   return true;
 }
+
+/** The core Route the kernel would hold for this spec (interface index from `links`). */
+export function routeFromSpec(s: RouteSpec, links: readonly { ifIndex: number; ifName: string }[] = []): Route {
+  const oifIndex = s.dev !== undefined ? links.find((l) => l.ifName === s.dev)?.ifIndex : undefined;
+  return {
+    family: s.family,
+    table: s.table ?? 254,
+    dst: s.dst,
+    type: 'unicast',
+    protocol: s.proto ?? 'boot',
+    scope: s.scope ?? (s.gateway ? 'universe' : 'link'),
+    ...(s.metric !== undefined ? { priority: s.metric } : {}),
+    ...(s.prefsrc ? { prefsrc: s.prefsrc } : {}),
+    ...(s.from ? { src: s.from } : {}),
+    ...(s.gateway ? { gateway: s.gateway } : {}),
+    ...(s.dev ? { oif: s.dev } : {}),
+    ...(oifIndex !== undefined ? { oifIndex } : {}),
+    ...(s.onlink ? { flags: ['onlink'] } : {}),
+  };
+}
+
+/** The routing state with these routes in place (each replaces a route with the same kernel key). */
+export function withRoutes<S extends { routes: readonly Route[]; links: readonly { ifIndex: number; ifName: string }[] }>(state: S, specs: readonly RouteSpec[]): S {
+  if (specs.length === 0) return state;
+  const routes = state.routes.filter((r) => !specs.some((s) => sameRouteKey(specFromRoute(r), s)));
+  return { ...state, routes: [...routes, ...specs.map((s) => routeFromSpec(s, state.links))] };
+}
