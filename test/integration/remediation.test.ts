@@ -110,17 +110,23 @@ describe('doctor --apply / --undo on real charon 5.9.8', () => {
     expect(after.reauths['rw']).toBe(0);
     expect(after.ids['rw']).toEqual([id0, id0, id0]);
 
-    // undo: route and file restored, at risk again, the next change reauthenticates
-    const u = await doctor<UndoResult>(l, ['--undo'], state);
-    expect(u.code).toBe(0);
-    expect(u.out.undone.map((x) => [x.id, x.ok, x.state])).toEqual([[entry.id, true, 'undone']]);
-    expect(verdict(u.out.after, 'rw')).toBe('at-risk');
+    // undo: route and file restored, at risk again. Removing the route is itself a route
+    // change, so charon re-checks right away and, the SA being at risk again, reauthenticates.
+    let u: UndoResult | undefined;
+    const undoObs = await observeRoam(l, ['rw'], async () => {
+      const r = await doctor<UndoResult>(l, ['--undo'], state);
+      expect(r.code).toBe(0);
+      u = r.out;
+    });
+    expect(u?.undone.map((x) => [x.id, x.ok, x.state])).toEqual([[entry.id, true, 'undone']]);
+    expect(undoObs.reauth['rw']).toBe(true);
     expect(readFileSync(join(root, 'etc/network/interfaces'), 'utf8')).toBe(interfaces);
     const routes = (await l.gw.ip(['route', 'show', '10.231.1.2/32'])).stdout;
     expect(routes.trim()).toBe('');
+    expect(verdict((await doctor(l, [], state)).out, 'rw')).toBe('at-risk');
     const again = await unrelatedChanges(l, ['rw'], 1);
     expect(again.reauths['rw']).toBe(1);
-    expect(again.ids['rw']?.[0]).toBeGreaterThan(id0);
+    expect(again.ids['rw']?.[0]).toBeGreaterThan(undoObs.uniqueIds['rw']?.after ?? Infinity);
   });
 
   it('two connections with different local addresses to one peer: each gets its own fix, both verified; no reauth after', async () => {
@@ -150,9 +156,12 @@ describe('doctor --apply / --undo on real charon 5.9.8', () => {
     expect(after.reauths).toEqual({ rw: 0, rw2: 0 });
     expect(after.ids).toEqual({ rw: [ids0.rw, ids0.rw, ids0.rw], rw2: [ids0.rw2, ids0.rw2, ids0.rw2] });
     // undo without an id undoes both, newest first
-    const u = await doctor<UndoResult>(l, ['--undo'], state);
-    expect(u.out.undone.map((x) => x.ok)).toEqual([true, true]);
-    expect(u.out.after.sas.filter((s) => s.verdict === 'at-risk').map((s) => s.conn).sort()).toEqual(['rw', 'rw2']);
+    let u: UndoResult | undefined;
+    await observeRoam(l, ['rw', 'rw2'], async () => {
+      u = (await doctor<UndoResult>(l, ['--undo'], state)).out;
+    });
+    expect(u?.undone.map((x) => x.ok)).toEqual([true, true]);
+    expect((await doctor(l, [], state)).out.sas.filter((s) => s.verdict === 'at-risk').map((s) => s.conn).sort()).toEqual(['rw', 'rw2']);
   });
 
 

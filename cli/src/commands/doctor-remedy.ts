@@ -85,7 +85,7 @@ function describeOutcome(o: SaOutcome): string {
 function persistFor(o: SaOutcome, opts: { persist: string | boolean | undefined; netRoot: string | undefined; journal: RemediationJournal }, io: Io): void {
   const c = o.change;
   const entry = o.entry;
-  if (!c || !entry) return;
+  if (!c) return;
   const found = detectNetSystems(c.route.dev, { ...(opts.netRoot ? { root: opts.netRoot } : {}) });
   const wanted = typeof opts.persist === 'string' ? (opts.persist as NetSystem) : undefined;
   const target = wanted ? found.find((d) => d.system === wanted) : found[0];
@@ -108,6 +108,7 @@ function persistFor(o: SaOutcome, opts: { persist: string | boolean | undefined;
     io.out(`    to keep it across reboots (${target.system}: ${target.why}), add to ${sn.file}:\n${sn.text.replace(/^/gm, '      ')}    then: ${sn.then}   (or run again with --persist)\n`);
     return;
   }
+  if (!entry) return;
   let rec: PersistRecord;
   try {
     rec = writePersist(sn, { backupSuffix: entry.id });
