@@ -188,4 +188,42 @@ describe('doctor --apply / --undo on real charon 5.9.8', () => {
     // nothing to undo
     expect((await doctor<UndoResult>(l, ['--undo'], state)).out.undone).toEqual([]);
   });
+
+  it('config-level fix with --apply-config: the swanctl.conf diff is written (backup, journal), swanctl --load-conns runs; reauths keep the old config until the connection is re-initiated; undo restores the file', async () => {
+    const l = await lab({ ipv6: true, family: 'ipv6', strongswanConf: { install_routes: false } });
+    await observeRoam(l, ['rw'], () => l.gw.ip(['-6', 'route', 'add', 'fd00:231:1::2/128', 'dev', l.gw.ifname, 'src', 'fd00:231:1::1']));
+    const state = mkdtempSync(join(tmpdir(), 'rw-remedy-state-'));
+    const swanctlConf = join(l.gw.swanctlDir, 'swanctl.conf');
+    const before = readFileSync(swanctlConf, 'utf8');
+    type WithConfig = ApplyResult & { config: { conn: string; status: string; file?: string; diff?: string; message: string; entryId?: string }[] };
+    let r: WithConfig | undefined;
+    await observeRoam(l, ['rw'], async () => {
+      r = (await doctor<WithConfig>(l, ['--apply', '--yes', '--apply-config'], state)).out;
+    });
+    expect(r?.outcomes[0]?.status).toBe('rolled-back');
+    const c = r?.config[0];
+    expect(c?.status, c?.message).toBe('applied');
+    expect(c?.diff).toMatch(/\n\+\s+local_addrs = fd00:231::1\n/);
+    expect(readFileSync(swanctlConf, 'utf8')).toMatch(/local_addrs = fd00:231::1/);
+    const conns = (await l.gw.swanctl(['--list-conns'])).stdout;
+    expect(conns).toMatch(/fd00:231::1/);
+    expect(c?.message).toMatch(/until you re-initiate the connection/);
+    // a reauthentication keeps the old SA's config: the literal address does not help yet
+    const still = await unrelatedChanges(l, ['rw'], 2);
+    expect(still.reauths['rw']).toBe(2);
+    // re-initiated, the connection uses the literal address: charon keeps the static path
+    const id1 = (await l.waitForSa({ name: 'rw' })).uniqueid;
+    await l.gw.swanctl(['--terminate', '--ike', 'rw']);
+    await l.initiate('rw');
+    const id2 = (await l.waitForSa({ name: 'rw', uniqueIdAbove: id1 })).uniqueid;
+    const calm = await unrelatedChanges(l, ['rw'], 2);
+    expect(calm.reauths['rw']).toBe(0);
+    expect(calm.ids['rw']).toEqual([id2, id2]);
+    let u: UndoResult | undefined;
+    await observeRoam(l, ['rw'], async () => {
+      u = (await doctor<UndoResult>(l, ['--undo'], state)).out;
+    });
+    expect(u?.undone.map((x) => x.ok)).toEqual([true]);
+    expect(readFileSync(swanctlConf, 'utf8')).toBe(before);
+  });
 });

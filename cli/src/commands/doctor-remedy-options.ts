@@ -13,6 +13,7 @@ export function addRemedyOptions(cmd: Command): void {
     .option('--yes', 'with --apply: do not ask for confirmation (needed when stdin is not a terminal)')
     .option('--dry-run', 'with --apply: show exactly which commands would run; change nothing')
     .option('--conn <name...>', 'with --apply: only these connections')
+    .option('--apply-config', 'with --apply: also write the first config-level fix (literal local_addrs, a strongswan.conf setting) of each SA no route fixed, as the diff shows it (backup, journal), then swanctl --load-conns (strongswan.conf: restart charon yourself)')
     .addOption(new Option('--persist [system]', `with --apply: also write the route into the gateway's network configuration (backing up the file); system: ${NET_SYSTEMS.join(', ')} (default: the detected one)`))
     .option('--net-root <dir>', 'root directory of the network configuration files (default /; for chroots and tests)')
     .option('--undo [id]', 'undo one journaled change, or (without ID) every change still in place, newest first')
@@ -26,7 +27,7 @@ export function isRemedy(options: Record<string, unknown>): boolean {
 
 /** Remediation options given without the one they belong to: a usage error (exit 2). */
 export function remedyUsageError(options: Record<string, unknown>): string | undefined {
-  const applyOnly = ['yes', 'dryRun', 'conn', 'persist', 'netRoot'].filter((k) => options[k] !== undefined);
+  const applyOnly = ['yes', 'dryRun', 'conn', 'persist', 'netRoot', 'applyConfig'].filter((k) => options[k] !== undefined);
   if (options['apply'] !== true && applyOnly.length > 0) {
     return `${applyOnly.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')} only go with --apply`;
   }

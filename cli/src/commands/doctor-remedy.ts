@@ -14,11 +14,17 @@
  * The library does the work (agent/src/path/remediate/); this module wires it to doctor's
  * sources and prints.
  */
+import { execFile } from 'node:child_process';
 import { createInterface } from 'node:readline/promises';
 import { EXIT, errorMessage } from '@roamwatch/core';
 import {
   applyRemediation,
   DEFAULT_REMEDIATION_DIR,
+  DEFAULT_SWANCTL_CONF,
+  newEntryId,
+  planConfigEdit,
+  strongswanConfPath,
+  writeConfigEdit,
   detectNetSystems,
   ipRunner,
   NET_SYSTEMS,
@@ -121,6 +127,89 @@ function persistFor(o: SaOutcome, opts: { persist: string | boolean | undefined;
   for (const n of sn.notes) io.out(`    note: ${n}\n`);
 }
 
+/** `swanctl --load-conns` against charon's VICI socket (what a swanctl.conf edit needs). */
+export function loadConns(uri: string, swanctlConf: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile('swanctl', ['--load-conns', '--uri', uri, '--file', swanctlConf], (err, stdout, stderr) => {
+      if (err) reject(new Error(`swanctl --load-conns failed: ${String(stderr).trim() || err.message}`));
+      else resolve(String(stdout).trim().split('\n').pop() ?? '');
+    });
+  });
+}
+
+/**
+ * Config-level fixes for the SAs no route fixed: the first one of each is shown as a diff of
+ * the file that holds the setting; written only with --apply-config (confirmed on a terminal,
+ * or --yes), journaled with a backup, then `swanctl --load-conns` (swanctl.conf) or the
+ * advice to restart charon (strongswan.conf).
+ */
+async function configStep(
+  outcomes: SaOutcome[],
+  options: Record<string, unknown>,
+  doctorOpts: DoctorOptions,
+  journal: RemediationJournal,
+  io: Io,
+): Promise<{ conn: string; status: 'shown' | 'applied' | 'failed'; file?: string; diff?: string; message: string; entryId?: string }[]> {
+  const out: { conn: string; status: 'shown' | 'applied' | 'failed'; file?: string; diff?: string; message: string; entryId?: string }[] = [];
+  const files = {
+    swanctlConf: doctorOpts.swanctlConf ?? DEFAULT_SWANCTL_CONF,
+    strongswanConf: strongswanConfPath(doctorOpts.strongswanConf, doctorOpts.env ?? process.env),
+  };
+  const uri = String(options['vici'] ?? 'unix:///var/run/charon.vici');
+  const apply = options['applyConfig'] === true && options['dryRun'] !== true;
+  const done = new Set<string>();
+  for (const o of outcomes) {
+    const fix = ['no-route-fix', 'rolled-back', 'failed', 'declined'].includes(o.status) ? o.configFixes?.[0] : undefined;
+    if (!fix || done.has(fix.command)) continue;
+    done.add(fix.command);
+    let edit;
+    try {
+      edit = planConfigEdit(fix, files);
+    } catch (err) {
+      out.push({ conn: o.conn, status: 'failed', message: `config-level fix ${fix.command.replace(/\s*#.*$/, '')}: ${errorMessage(err)}` });
+      continue;
+    }
+    io.out(`\nconfig-level fix for ${o.conn}[${o.uniqueId}] (fix ${fix.rank}): ${fix.why}\n  side effects: ${fix.sideEffects ?? 'none stated'}\n${edit.diff.replace(/^/gm, '  ')}  then: ${edit.reload}${apply ? '' : '   (written only with --apply-config)'}\n`);
+    if (!apply) {
+      out.push({ conn: o.conn, status: 'shown', file: edit.file, diff: edit.diff, message: `review: ${edit.setting} = ${edit.value} in ${edit.file}` });
+      continue;
+    }
+    if (options['yes'] !== true && io.ask && !(await io.ask(`Write this change to ${edit.file}?`))) {
+      out.push({ conn: o.conn, status: 'shown', file: edit.file, diff: edit.diff, message: 'declined' });
+      continue;
+    }
+    const now = new Date().toISOString();
+    const id = newEntryId();
+    try {
+      const rec = writeConfigEdit(edit, { backupSuffix: id });
+      const entry = journal.write({
+        v: 1,
+        id,
+        createdAt: now,
+        updatedAt: now,
+        state: 'applied',
+        ...(options['netns'] ? { netns: options['netns'] as string } : {}),
+        sa: { conn: o.conn, uniqueId: o.uniqueId, localHost: o.localHost ?? '', remoteHost: o.remoteHost ?? '' },
+        fix: { rank: fix.rank, command: fix.command },
+        change: { op: 'config', file: edit.file, setting: edit.setting, value: edit.value, reload: edit.reload },
+        previous: [],
+        verdictBefore: 'at-risk',
+        persisted: [rec],
+        history: [],
+      });
+      let msg = `wrote ${edit.setting} = ${edit.value} to ${edit.file} (backup ${rec.backup ?? '-'}); journal ${entry.id}`;
+      if (edit.reload === 'swanctl --load-conns') msg += `; ${await loadConns(uri, files.swanctlConf)}; applies to IKE_SAs established from now on only: the current IKE_SA and its reauthentications keep the old config until you re-initiate the connection (swanctl --terminate --ike ${o.conn}, then swanctl --initiate; a short outage), which roamwatch does not do`;
+      else msg += '; restart charon to apply it (every IKE_SA is re-established): roamwatch does not restart charon';
+      io.out(`  ${msg}\n`);
+      out.push({ conn: o.conn, status: 'applied', file: edit.file, diff: edit.diff, message: msg, entryId: entry.id });
+    } catch (err) {
+      io.out(`  not written: ${errorMessage(err)}\n`);
+      out.push({ conn: o.conn, status: 'failed', file: edit.file, message: errorMessage(err) });
+    }
+  }
+  return out;
+}
+
 export async function runApply(
   options: Record<string, unknown>,
   doctorOpts: DoctorOptions,
@@ -155,10 +244,11 @@ export async function runApply(
     },
   });
   if (json && !dryRun) for (const o of outcomes) if (o.status === 'fixed') persistFor(o, { persist: options['persist'] as string | boolean | undefined, netRoot: options['netRoot'] as string | undefined, journal }, { ...io, out: () => undefined });
+  const config = await configStep(outcomes, options, doctorOpts, journal, json ? { ...io, out: () => undefined } : io);
   const after = dryRun ? undefined : await runDoctor(doctorOpts, sources);
   if (json) {
     const entries = new Map(journal.list().map((e) => [e.id, e]));
-    io.out(`${JSON.stringify({ outcomes: outcomes.map((o) => ({ ...o, ...(o.entry ? { entry: entries.get(o.entry.id) ?? o.entry } : {}) })), after }, null, 2)}\n`);
+    io.out(`${JSON.stringify({ outcomes: outcomes.map((o) => ({ ...o, ...(o.entry ? { entry: entries.get(o.entry.id) ?? o.entry } : {}) })), config, after }, null, 2)}\n`);
   } else if (outcomes.length === 0) io.out('Nothing at risk: nothing to apply.\n');
   if (after && !json) io.out(`\nAfter:\n${formatText(after)}`);
   if (after) return exitCodeFor(after);
@@ -172,7 +262,12 @@ export async function runUndo(options: Record<string, unknown>, doctorOpts: Doct
     journal,
     id,
     ipFor: (e: JournalEntry) => ipRunner({ netns: e.netns }),
-    revertExtra: (e) => (e.persisted ?? []).slice().reverse().map((p) => revertPersist(p)),
+    revertExtra: async (e) => {
+      const msgs = (e.persisted ?? []).slice().reverse().map((p) => revertPersist(p));
+      if (e.change.op === 'config' && e.change.reload === 'swanctl --load-conns') msgs.push(await loadConns(String(options['vici'] ?? 'unix:///var/run/charon.vici'), doctorOpts.swanctlConf ?? DEFAULT_SWANCTL_CONF));
+      else if (e.change.op === 'config') msgs.push('restart charon for strongswan.conf to take effect');
+      return msgs;
+    },
   });
   const json = options['format'] === 'json';
   if (!json) {

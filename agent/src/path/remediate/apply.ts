@@ -23,7 +23,7 @@ import type { PathAnalysis } from '../analyze.js';
 import type { IpRunner } from '../ip-json.js';
 import { routeFromIpJson } from '../ip-json.js';
 import { ipRouteArgs, parseIpRouteCommand, routeMatchesSpec, sameRouteKey, specFromRoute, formatIpRouteCommand, type RouteOp, type RouteSpec } from './route-spec.js';
-import { newEntryId, type JournalEntry, type RemediationJournal } from './journal.js';
+import { isRouteChange, newEntryId, type JournalEntry, type RemediationJournal } from './journal.js';
 
 export interface PlannedChange {
   conn: string;
@@ -44,6 +44,8 @@ export type OutcomeStatus = 'fixed' | 'rolled-back' | 'failed' | 'planned' | 'de
 export interface SaOutcome {
   conn: string;
   uniqueId: string;
+  localHost?: string | undefined;
+  remoteHost?: string | undefined;
   status: OutcomeStatus;
   /** One sentence: what happened and why. */
   message: string;
@@ -132,15 +134,17 @@ async function runIp(ip: IpRunner, args: string[]): Promise<void> {
  * roamwatch left (changed by hand since): the journal then says so and nothing is touched.
  */
 export async function revertRouteChange(ip: IpRunner, entry: JournalEntry): Promise<string> {
-  const want = entry.change.route;
+  const change = entry.change;
+  if (!isRouteChange(change)) return `no route to restore (a ${change.setting} edit; then: ${change.reload})`;
+  const want = change.route;
   const now = await readRoutesLike(ip, want);
   const ours = now.find((r) => routeMatches(r, want));
-  if (entry.change.op === 'add') {
+  if (change.op === 'add') {
     if (!ours) return `the route roamwatch added (${formatIpRouteCommand('add', want)}) is no longer there: nothing to remove`;
     await runIp(ip, ipRouteArgs('del', want));
     return `removed ${formatIpRouteCommand('add', want).replace(/^ip (-6 )?route add /, '')}`;
   }
-  if (!ours) throw new RemediationError(`the route roamwatch changed no longer looks as roamwatch left it (${formatIpRouteCommand(entry.change.op, want)}): changed by hand since? Not restoring over it.`);
+  if (!ours) throw new RemediationError(`the route roamwatch changed no longer looks as roamwatch left it (${formatIpRouteCommand(change.op, want)}): changed by hand since? Not restoring over it.`);
   const prev = entry.previous[0];
   if (!prev) {
     await runIp(ip, ipRouteArgs('del', want));
@@ -178,7 +182,7 @@ export async function applyRemediation(o: ApplyOptions): Promise<SaOutcome[]> {
   for (const first of initial) {
     const ref = { uniqueId: first.uniqueId, conn: first.ikeSaName, localHost: first.localHost, remoteHost: first.remoteHost };
     const a = planned.length === 0 ? first : findSa(await o.analyze(planned.map((p) => p.change.route)), ref);
-    const base = { conn: first.ikeSaName, uniqueId: first.uniqueId };
+    const base = { conn: first.ikeSaName, uniqueId: first.uniqueId, localHost: first.localHost, remoteHost: first.remoteHost };
     if (!a) {
       done({ ...base, status: 'gone', message: 'the IKE_SA is gone (closed or reauthenticated) before it could be fixed' });
       continue;
@@ -261,7 +265,7 @@ export async function applyRemediation(o: ApplyOptions): Promise<SaOutcome[]> {
   for (let i = planned.length - 1; i >= 0; i--) {
     const p = planned[i] as (typeof planned)[number];
     let entry = entries[i] as JournalEntry;
-    const base = { conn: p.change.conn, uniqueId: p.change.uniqueId, change: p.change };
+    const base = { conn: p.change.conn, uniqueId: p.change.uniqueId, localHost: p.change.localHost, remoteHost: p.change.remoteHost, change: p.change };
     const err = failed.get(i);
     if (err !== undefined) {
       entry = o.journal.write({ ...entry, state: 'failed', note: err }, err);

@@ -3,3 +3,4 @@ export * from './route-spec.js';
 export * from './journal.js';
 export * from './apply.js';
 export * from './persist.js';
+export * from './config-edit.js';

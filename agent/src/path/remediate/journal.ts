@@ -43,8 +43,8 @@ export interface JournalEntry {
   sa: { conn: string; uniqueId: string; localHost: string; remoteHost: string };
   /** The doctor fix that was applied. */
   fix: { rank: number; command: string };
-  /** What was done to the routing table. */
-  change: { op: RouteOp; route: RouteSpec };
+  /** What was done: a route (routing table), or a config-level fix (a file edit; `persisted` holds the file and its backup). */
+  change: JournalRouteChange | JournalConfigChange;
   /** The routes with the same kernel key before the change (empty: there was none). */
   previous: RouteSpec[];
   verdictBefore: string;
@@ -53,6 +53,24 @@ export interface JournalEntry {
   note?: string;
   persisted?: PersistRecord[];
   history: { at: string; state: JournalState; note?: string }[];
+}
+
+export interface JournalRouteChange {
+  op: RouteOp;
+  route: RouteSpec;
+}
+
+export interface JournalConfigChange {
+  op: 'config';
+  file: string;
+  setting: string;
+  value: string;
+  /** What charon needed afterwards (`swanctl --load-conns`, `restart charon`). */
+  reload: string;
+}
+
+export function isRouteChange(c: JournalRouteChange | JournalConfigChange): c is JournalRouteChange {
+  return c.op !== 'config';
 }
 
 export class JournalError extends Error {
