@@ -22,15 +22,15 @@ function entry(id = newEntryId()): JournalEntry {
 }
 
 describe('remediation journal', () => {
-  it('when entries are written, then the directory is 0700, files 0600, no temporary file is left, and state changes append history', () => {
+  it('when entries are written, then the directory is 0750, files 0640, no temporary file is left, and state changes append history', () => {
     const dir = join(mkdtempSync(join(tmpdir(), 'rw-journal-')), 'remediation');
     const j = new RemediationJournal({ dir });
     const e = j.write(entry());
     j.write({ ...e, state: 'applied' });
-    expect(lstatSync(dir).mode & 0o777).toBe(0o700);
+    expect(lstatSync(dir).mode & 0o777).toBe(0o750);
     const files = readdirSync(dir);
     expect(files).toEqual([`${e.id}.json`]);
-    expect(lstatSync(join(dir, files[0] as string)).mode & 0o777).toBe(0o600);
+    expect(lstatSync(join(dir, files[0] as string)).mode & 0o777).toBe(0o640);
     const back = j.get(e.id);
     expect(back.state).toBe('applied');
     expect(back.history.map((h) => h.state)).toEqual(['applying', 'applied']);

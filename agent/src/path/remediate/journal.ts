@@ -4,9 +4,9 @@
  * where the backup is), so that `--undo` restores exactly what was there — also from
  * another process, after a reboot of roamwatch, or days later.
  *
- * Files are written safely: the directory is created 0700 and must be a real directory
- * owned by us (never a symlink); each entry is written to a temporary file opened with
- * O_CREAT|O_EXCL|O_NOFOLLOW and mode 0600, fsync'ed, renamed over the entry and the
+ * Files are written safely: the directory is created 0750 and must be a real directory
+ * owned by us and not writable by others (never a symlink); each entry is written to a
+ * temporary file opened with O_CREAT|O_EXCL|O_NOFOLLOW and mode 0640, fsync'ed, renamed over the entry and the
  * directory fsync'ed, so a crash leaves the old or the new entry, never half of one.
  * Entries are read with O_NOFOLLOW too. An entry is written *before* the change
  * (state `applying`), so a crash between the two is visible and undoable.
@@ -15,6 +15,14 @@ import { closeSync, constants, fsyncSync, lstatSync, mkdirSync, openSync, readdi
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { RouteOp, RouteSpec } from './route-spec.js';
+
+/**
+ * Directory 0750 and entries 0640: the agent, which may run as another user, reads the
+ * journal to say who fixed an SA (give the directory its group, with the setgid bit, so new
+ * entries inherit it); nobody but the owner writes. Entries hold routes and addresses, no secrets.
+ */
+export const JOURNAL_DIR_MODE = 0o750;
+export const JOURNAL_FILE_MODE = 0o640;
 
 /** Default state directory of the journal. */
 export const DEFAULT_REMEDIATION_DIR = '/var/lib/roamwatch/remediation';
@@ -89,7 +97,7 @@ export function newEntryId(now = new Date()): string {
 
 function ensureDir(dir: string): void {
   try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    mkdirSync(dir, { recursive: true, mode: JOURNAL_DIR_MODE });
   } catch (err) {
     throw new JournalError(`cannot create the journal directory ${dir}: ${(err as Error).message}`, { cause: err });
   }
@@ -158,7 +166,7 @@ export class RemediationJournal {
     const last = entry.history[entry.history.length - 1];
     const history = last?.state === entry.state && last.note === note ? entry.history : [...entry.history, { at: now, state: entry.state, ...(note ? { note } : {}) }];
     const e: JournalEntry = { ...entry, updatedAt: now, history };
-    writeFileAtomic(this.path(e.id), `${JSON.stringify(e, null, 2)}\n`);
+    writeFileAtomic(this.path(e.id), `${JSON.stringify(e, null, 2)}\n`, JOURNAL_FILE_MODE);
     return e;
   }
 
