@@ -107,6 +107,20 @@ describe('detecting the network system and writing the snippet with a backup', (
     expect(detectNetSystems('rw-gw0', { root: r2 }).map((x) => x.system)).toEqual(['netplan']);
   });
 
+  it('when netplan defines the interface as a bond, then the snippet uses the bonds key, and a second route merges into the same file', () => {
+    const r = root({ 'etc/netplan/50-bond.yaml': 'network:\n  version: 2\n  bonds:\n    bond0:\n      interfaces: [eth0, eth1]\n' });
+    const [d] = detectNetSystems('bond0', { root: r });
+    expect(d).toMatchObject({ system: 'netplan', netplanKind: 'bonds' });
+    const a = spec('ip route add 10.231.1.2/32 dev bond0 src 10.231.0.1');
+    const b = spec('ip route add 10.231.1.2/32 dev bond0 src 10.231.0.2 metric 1');
+    writePersist(planPersist(d!, a, { name: 'rw' }), { backupSuffix: 'a' });
+    const rec = writePersist(planPersist(d!, b, { name: 'rw2' }), { backupSuffix: 'b' });
+    const text = readFileSync(rec.file, 'utf8');
+    expect(text).toContain('\n  bonds:\n    bond0:\n');
+    expect(parsePersisted('netplan', text)).toEqual([a, b]);
+    expect(statSync(rec.file).mode & 0o777).toBe(0o600);
+  });
+
   it('when NetworkManager owns the interface, then the route goes into its keyfile with the next free number, mode kept', () => {
     const r = root({ 'etc/NetworkManager/system-connections/uplink.nmconnection': '[connection]\nid=uplink\ninterface-name=rw-gw0\n\n[ipv4]\nmethod=manual\naddress1=10.231.1.1/24\nroute1=192.0.2.0/24,10.231.1.254\n\n[ipv6]\nmethod=disabled\n' });
     const f = join(r, 'etc/NetworkManager/system-connections/uplink.nmconnection');

@@ -382,6 +382,8 @@ export interface PersistContext {
 
 export interface DetectedSystem {
   system: NetSystem;
+  /** netplan: the device type key that defines the interface (ethernets, bonds, vlans, …). */
+  netplanKind?: string;
   /** The file that holds (or would hold) the interface's configuration. */
   file: string;
   why: string;
@@ -413,8 +415,17 @@ export function detectNetSystems(dev: string | undefined, ctx: PersistContext = 
   const out: DetectedSystem[] = [];
   const plans = ls(r('etc/netplan'), /\.ya?ml$/);
   if (plans.length > 0 && dev) {
-    const owner = plans.find((f) => parseNetplanDevs(readSafe(f) ?? '').includes(dev));
-    out.push({ system: 'netplan', file: r(`etc/netplan/90-roamwatch-${safeName(dev)}.yaml`), why: owner ? `${owner} configures ${dev}` : `${plans.length} netplan file(s) in /etc/netplan` });
+    let owner: { file: string; kind: string } | undefined;
+    for (const f of plans) {
+      const kind = parseNetplanDevs(readSafe(f) ?? '').find((x) => x.dev === dev)?.kind;
+      if (kind) owner = { file: f, kind };
+    }
+    out.push({
+      system: 'netplan',
+      file: r(`etc/netplan/90-roamwatch-${safeName(dev)}.yaml`),
+      ...(owner ? { netplanKind: owner.kind } : {}),
+      why: owner ? `${owner.file} configures ${dev} (${owner.kind})` : `${plans.length} netplan file(s) in /etc/netplan`,
+    });
   }
   const nm = ls(r('etc/NetworkManager/system-connections'), /\.nmconnection$/).find((f) => new RegExp(`^interface-name=${dev ?? '\\0'}$`, 'm').test(readSafe(f) ?? ''));
   if (nm) out.push({ system: 'networkmanager', file: nm, why: `${nm} has interface-name=${dev}` });
@@ -428,10 +439,10 @@ export function detectNetSystems(dev: string | undefined, ctx: PersistContext = 
   return out;
 }
 
-function parseNetplanDevs(text: string): string[] {
+function parseNetplanDevs(text: string): { kind: string; dev: string }[] {
   try {
     const doc = yaml.load(text) as { network?: Record<string, unknown> } | undefined;
-    return Object.entries(doc?.network ?? {}).flatMap(([k, v]) => (k === 'version' || typeof v !== 'object' || v === null ? [] : Object.keys(v)));
+    return Object.entries(doc?.network ?? {}).flatMap(([k, v]) => (k === 'version' || typeof v !== 'object' || v === null ? [] : Object.keys(v).map((dev) => ({ kind: k, dev }))));
   } catch {
     return [];
   }
@@ -464,8 +475,9 @@ export function planPersist(d: DetectedSystem, s: RouteSpec, opts: { name: strin
     }
     case 'netplan': {
       if (!s.dev) throw new PersistError('netplan needs the interface (dev) of the route');
-      const text = renderNetplan(s, { dev: s.dev });
-      const content = existing ? mergeNetplan(existing, s, s.dev) : text;
+      const kind = d.netplanKind ?? 'ethernets';
+      const text = renderNetplan(s, { dev: s.dev, kind });
+      const content = existing ? mergeNetplan(existing, s, s.dev, kind) : text;
       return { system: d.system, file: d.file, text, content, then: 'netplan apply', notes: ['netplan merges this file with the one that defines the interface; keep the interface under the same key (ethernets, bonds, …)'] };
     }
     case 'networkmanager': {
@@ -500,13 +512,13 @@ export function planPersist(d: DetectedSystem, s: RouteSpec, opts: { name: strin
   }
 }
 
-function mergeNetplan(existing: string, s: RouteSpec, dev: string): string {
+function mergeNetplan(existing: string, s: RouteSpec, dev: string, kind: string): string {
   const doc = (yaml.load(existing) as { network?: Record<string, Record<string, { routes?: unknown[] }>> }) ?? {};
-  const gen = yaml.load(renderNetplan(s, { dev })) as { network: { ethernets: Record<string, { routes: unknown[] }> } };
+  const gen = yaml.load(renderNetplan(s, { dev, kind })) as { network: Record<string, Record<string, { routes: unknown[] }>> };
   doc.network ??= {};
-  const eth = (doc.network['ethernets'] ??= {});
-  const d = (eth[dev] ??= {});
-  d.routes = [...(d.routes ?? []), ...(gen.network.ethernets[dev]?.routes ?? [])];
+  const devs = (doc.network[kind] ??= {});
+  const d = (devs[dev] ??= {});
+  d.routes = [...(d.routes ?? []), ...(gen.network[kind]?.[dev]?.routes ?? [])];
   return `# roamwatch: routes that keep charon's paths (see roamwatch doctor)\n${yaml.dump({ network: { version: 2, ...doc.network } })}`;
 }
 
