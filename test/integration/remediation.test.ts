@@ -3,7 +3,7 @@
 // `ip -n`), makes the same kind of unrelated route change that reauthenticated the SA
 // before, and counts what charon really did: "reauthenticating IKE_SA due to address
 // change" lines in its log, and the IKE_SA's unique id.
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -12,6 +12,8 @@ import { observeRoam, unrelatedRouteChange } from '../lab/path-scenarios.js';
 import { main } from '../../cli/src/main.js';
 import type { DoctorResult } from '../../cli/src/commands/doctor.js';
 import type { JournalEntry, SaOutcome } from '@roamwatch/agent';
+import { decodeEvent, type EventOf } from '@roamwatch/core';
+import { startAgent, until } from './agent-harness.js';
 
 const labs: Lab[] = [];
 afterEach(async () => {
@@ -226,4 +228,67 @@ describe('doctor --apply / --undo on real charon 5.9.8', () => {
     expect(u?.undone.map((x) => x.ok)).toEqual([true]);
     expect(readFileSync(swanctlConf, 'utf8')).toBe(before);
   });
+
+  it('fleet visibility: the agent reports each at-risk → valid transition with the fix and who applied it (roamwatch, then by hand)', async () => {
+    const l = await lab({});
+    const state = mkdtempSync(join(tmpdir(), 'rw-remedy-state-'));
+    const out = join(state, 'events.jsonl');
+    const agent = startAgent(l, [
+      '--sink', `file:${out}`,
+      '--spool-dir', join(state, 'spool'),
+      '--host-id', 'gw-remedy',
+      '--vici', l.gw.viciUri,
+      '--strongswan-conf', l.gw.strongswanConfFile,
+      '--swanctl-conf', join(l.gw.swanctlDir, 'swanctl.conf'),
+      '--remediation-dir', state,
+      '--status-interval-ms', '0',
+    ]);
+    try {
+      const verdicts = (): EventOf<'path.verdict'>['payload'][] => {
+        let text = '';
+        try {
+          text = readFileSync(out, 'utf8');
+        } catch {
+          return [];
+        }
+        return text
+          .split('\n')
+          .filter((x) => x.trim() !== '')
+          .map((x) => decodeEvent(x))
+          .flatMap((e) => (e.kind === 'path.verdict' && e.payload.ikeSaName === 'rw' ? [e.payload] : []));
+      };
+      await until('an at-risk verdict from the agent', 30_000, () => verdicts().find((v) => v.verdict === 'at-risk'));
+      await observeRoam(l, ['rw'], async () => {
+        expect((await doctor<ApplyResult>(l, ['--apply', '--yes'], state)).code).toBe(0);
+      });
+      const entry = new RemediationJournalReader(state).applied()[0];
+      const fixed = await until('the agent\'s valid verdict after --apply', 30_000, () => verdicts().find((v) => v.verdict === 'valid' && v.previous === 'at-risk'));
+      expect(fixed.remediation).toEqual({ fix: `10.231.1.2 dev ${l.gw.ifname} scope link src 10.231.0.1`, appliedBy: 'roamwatch', journalId: entry });
+      // undo: at risk again (charon reauthenticates: a new unique id), then the same route by hand
+      await observeRoam(l, ['rw'], async () => {
+        expect((await doctor<UndoResult>(l, ['--undo'], state)).code).toBe(0);
+      });
+      const n = verdicts().length;
+      await until('the agent\'s at-risk verdict after --undo', 30_000, () => verdicts().slice(n - 1).find((v) => v.verdict === 'at-risk'));
+      const m = verdicts().length;
+      await observeRoam(l, ['rw'], () => l.gw.ip(['route', 'add', '10.231.1.2/32', 'dev', l.gw.ifname, 'src', '10.231.0.1']));
+      const byHand = await until('the agent\'s valid verdict after the manual fix', 30_000, () => verdicts().slice(m).find((v) => v.verdict === 'valid' && v.previous === 'at-risk'));
+      expect(byHand.remediation).toEqual({ fix: `10.231.1.2 dev ${l.gw.ifname} scope link src 10.231.0.1`, appliedBy: 'by-hand' });
+    } finally {
+      agent.kill('SIGTERM');
+      await agent.exited;
+    }
+  });
 });
+
+/** The ids of the journal's entries still applied (test helper). */
+class RemediationJournalReader {
+  constructor(private readonly dir: string) {}
+  applied(): string[] {
+    return readdirSync(this.dir)
+      .filter((n) => /^\d{8}T\d{6}Z-[a-z0-9]{6}\.json$/.test(n))
+      .map((n) => JSON.parse(readFileSync(join(this.dir, n), 'utf8')) as JournalEntry)
+      .filter((e) => e.state === 'applied')
+      .map((e) => e.id);
+  }
+}
