@@ -21,6 +21,7 @@ import {
   applyRemediation,
   DEFAULT_REMEDIATION_DIR,
   DEFAULT_SWANCTL_CONF,
+  ipBatchRunner,
   newEntryId,
   planConfigEdit,
   strongswanConfPath,
@@ -232,6 +233,7 @@ export async function runApply(
     // planned routes are added to the routing state doctor reads (a simulation, nothing is changed)
     analyze: async (planned) => toRemediable(await runDoctor(doctorOpts, planned.length === 0 ? sources : { ...sources, net: async () => withRoutes(await sources.net(), planned) })),
     ip: ipRunner({ netns }),
+    ipBatch: ipBatchRunner({ netns }),
     journal,
     netns,
     dryRun,

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { PathAnalysis } from '../analyze.js';
 import type { IpRunner } from '../ip-json.js';
-import { applyRemediation, undoRemediation } from './apply.js';
+import { applyRemediation, parseBatchErrors, undoRemediation } from './apply.js';
 import { RemediationJournal } from './journal.js';
 import { formatIpRouteCommand, parseIpRouteCommand, sameRouteKey, type RouteSpec } from './route-spec.js';
 
@@ -169,6 +169,35 @@ describe('doctor --apply: apply, verify, journal, roll back', () => {
     expect(no[0]?.status).toBe('declined');
     expect(k.ran).toEqual([]);
     expect(j.list()).toEqual([]);
+  });
+
+  it('when ip -batch reports failures, then each is attributed to its command', () => {
+    const stderr = 'RTNETLINK answers: File exists\nCommand failed -:2\nCannot find device "nosuchdev"\nCommand failed -:4\n';
+    expect([...parseBatchErrors(stderr)]).toEqual([
+      [1, 'File exists'],
+      [3, 'Cannot find device "nosuchdev"'],
+    ]);
+  });
+
+  it('when a batch runner is given, then all changes go in one batch and a failed one is marked failed', async () => {
+    const k = fakeKernel([connected]);
+    const batches: string[][][] = [];
+    const out = await applyRemediation({
+      analyze: analyzer(k, [rw, rw2]),
+      ip: k.ip,
+      ipBatch: async (cmds) => {
+        batches.push([...cmds]);
+        await k.ip(cmds[0] as string[]);
+        return new Map([[1, 'Cannot find device "rw-gw0"']]);
+      },
+      journal: journal(),
+    });
+    expect(batches).toHaveLength(1);
+    expect(batches[0]).toHaveLength(2);
+    expect(out.map((o) => [o.conn, o.status])).toEqual([
+      ['rw', 'fixed'],
+      ['rw2', 'failed'],
+    ]);
   });
 
   it('when the kernel refuses the change, then the entry is marked failed with the kernel message', async () => {

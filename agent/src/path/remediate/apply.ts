@@ -18,6 +18,7 @@
  * No charon configuration is changed here (literal local_addrs, strongswan.conf settings
  * are config-level fixes that need a reviewed file edit and a reload: doctor prints them).
  */
+import { execFile } from 'node:child_process';
 import type { Fix } from '@roamwatch/core';
 import type { PathAnalysis } from '../analyze.js';
 import type { IpRunner } from '../ip-json.js';
@@ -66,6 +67,12 @@ export interface ApplyOptions {
   analyze: (planned: readonly RouteSpec[]) => Promise<RemediableSa[]>;
   /** Runs `ip` (in charon's network namespace). */
   ip: IpRunner;
+  /**
+   * Runs several `ip` commands as one batch (`ip -force -batch -`): one process, so the
+   * whole burst stays far inside charon's 100 ms ROAM_DELAY however many SAs there are.
+   * Returns the failed commands by index. Without it the commands run one by one.
+   */
+  ipBatch?: IpBatchRunner;
   journal: RemediationJournal;
   netns?: string | undefined;
   /** Only plan: nothing is changed or journaled. */
@@ -76,6 +83,42 @@ export interface ApplyOptions {
   conns?: readonly string[] | undefined;
   /** Called after each SA, for progress output. */
   onOutcome?: (o: SaOutcome) => void;
+}
+
+export type IpBatchRunner = (commands: readonly string[][]) => Promise<Map<number, string>>;
+
+/**
+ * `ip [-n NETNS] -force -batch -`, one command per line (without the -4/-6 flag, which batch
+ * lines do not take; the address says the family). iproute2 reports each failure as its
+ * error message followed by `Command failed -:<line>`, and goes on with the next line.
+ */
+export function ipBatchRunner(opts: { netns?: string | undefined; bin?: string } = {}): IpBatchRunner {
+  return (commands) =>
+    new Promise((resolve, reject) => {
+      const args = [...(opts.netns ? ['-n', opts.netns] : []), '-force', '-batch', '-'];
+      const child = execFile(opts.bin ?? 'ip', args, (err, _stdout, stderr) => {
+        if (err && typeof (err as { code?: unknown }).code !== 'number') {
+          reject(new RemediationError(`ip -batch: ${err.message}`));
+          return;
+        }
+        resolve(parseBatchErrors(String(stderr)));
+      });
+      child.stdin?.end(`${commands.map((c) => c.filter((w) => w !== '-4' && w !== '-6').join(' ')).join('\n')}\n`);
+    });
+}
+
+/** `…message…\nCommand failed -:N` → index N-1 → message. */
+export function parseBatchErrors(stderr: string): Map<number, string> {
+  const out = new Map<number, string>();
+  let msg: string[] = [];
+  for (const line of stderr.split('\n')) {
+    const m = /^Command failed -:(\d+)\s*$/.exec(line);
+    if (m) {
+      out.set(Number(m[1]) - 1, msg.join(' ').replace(/^RTNETLINK answers: /, '').trim() || 'failed');
+      msg = [];
+    } else if (line.trim() !== '') msg.push(line.trim());
+  }
+  return out;
 }
 
 export class RemediationError extends Error {
@@ -251,12 +294,16 @@ export async function applyRemediation(o: ApplyOptions): Promise<SaOutcome[]> {
       }),
     );
   }
-  const failed = new Map<number, string>();
-  for (const [i, p] of planned.entries()) {
-    try {
-      await runIp(o.ip, ipRouteArgs(p.change.op, p.change.route));
-    } catch (err) {
-      failed.set(i, (err as Error).message);
+  let failed = new Map<number, string>();
+  if (o.ipBatch) {
+    failed = await o.ipBatch(planned.map((p) => ipRouteArgs(p.change.op, p.change.route)));
+  } else {
+    for (const [i, p] of planned.entries()) {
+      try {
+        await runIp(o.ip, ipRouteArgs(p.change.op, p.change.route));
+      } catch (err) {
+        failed.set(i, (err as Error).message);
+      }
     }
   }
   // 3. verify from the live state; roll back what did not make its SA valid (newest first)
