@@ -167,6 +167,28 @@ describe('doctor --apply / --undo on real charon 5.9.8', () => {
   });
 
 
+  it('when a host route to the peer exists without src, the fix changes that route; undo puts back exactly the route that was there', async () => {
+    const l = await lab({});
+    await observeRoam(l, ['rw'], () => l.gw.ip(['route', 'add', '10.231.1.2/32', 'dev', l.gw.ifname, 'proto', 'static', 'metric', '5']));
+    const state = mkdtempSync(join(tmpdir(), 'rw-remedy-state-'));
+    const show = async () => (await l.gw.ip(['-d', 'route', 'show', 'table', 'all'])).stdout;
+    const before = await show();
+    let r: ApplyResult | undefined;
+    const obs = await observeRoam(l, ['rw'], async () => {
+      r = (await doctor<ApplyResult>(l, ['--apply', '--yes'], state)).out;
+    });
+    expect(obs.reauth['rw']).toBe(false);
+    const o = r?.outcomes[0];
+    expect(o?.status).toBe('fixed');
+    expect(o?.change?.op).toBe('change');
+    expect(o?.entry?.previous).toEqual([{ family: 4, dst: '10.231.1.2/32', dev: l.gw.ifname, proto: 'static', scope: 'link', metric: 5 }]);
+    expect((await l.gw.ip(['route', 'show', '10.231.1.2/32'])).stdout.trim()).toBe(`10.231.1.2 dev ${l.gw.ifname} proto static scope link src 10.231.0.1 metric 5`);
+    await observeRoam(l, ['rw'], async () => {
+      expect((await doctor<UndoResult>(l, ['--undo'], state)).out.undone.map((x) => x.ok)).toEqual([true]);
+    });
+    expect(await show()).toBe(before);
+  });
+
   it('a fix that does not make the verdict valid is rolled back: kernel lookups (install_routes = no) use only the first of two host routes', async () => {
     // charon asks the kernel (install_routes = no); a host route to the peer already names
     // the uplink address. The fix doctor offers beside it (same route, next metric) works
