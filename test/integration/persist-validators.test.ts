@@ -6,7 +6,7 @@
 // keyfile validator: its generator is checked by the unit tests' round trip only.
 // The tools come from scripts/lab/install-netconf-validators.sh (run by scripts/lab/install.sh).
 import { execFile } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { accessSync, chmodSync, constants, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -33,9 +33,15 @@ const SPECS = [
 ];
 const dir = (): string => mkdtempSync(join(tmpdir(), 'rw-validate-'));
 
-beforeAll(async () => {
+beforeAll(() => {
   const missing: string[] = [];
-  for (const [name, path] of Object.entries(TOOLS)) if ((await run('test', ['-x', path])).code !== 0) missing.push(`${name} (${path})`);
+  for (const [name, path] of Object.entries(TOOLS)) {
+    try {
+      accessSync(path, constants.X_OK);
+    } catch {
+      missing.push(`${name} (${path})`);
+    }
+  }
   if (missing.length) throw new Error(`network-config validators missing: ${missing.join(', ')}; install them with: ${INSTALL}`);
 });
 
