@@ -198,7 +198,14 @@ describe('doctor --apply / --undo on real charon 5.9.8', () => {
     await observeRoam(l, ['rw'], () => l.gw.ip(['-6', 'route', 'add', 'fd00:231:1::2/128', 'dev', l.gw.ifname, 'src', 'fd00:231:1::1']));
     const state = mkdtempSync(join(tmpdir(), 'rw-remedy-state-'));
     const before = (await l.gw.ip(['-6', 'route', 'show', 'table', 'all'])).stdout;
-    const r = await doctor<ApplyResult>(l, ['--apply', '--yes'], state);
+    let r = { code: -1, out: undefined as unknown as ApplyResult };
+    // the failed fix and its rollback are route changes too: charon re-checks the SA, which
+    // is still at risk, and reauthenticates it once (as the next unrelated change would have)
+    const obs = await observeRoam(l, ['rw'], async () => {
+      const x = await doctor<ApplyResult>(l, ['--apply', '--yes'], state);
+      r = { code: x.code, out: x.out };
+    });
+    expect(obs.reauth['rw']).toBe(true);
     expect(r.code).toBe(1);
     const o = r.out.outcomes[0];
     expect(o?.status).toBe('rolled-back');
