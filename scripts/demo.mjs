@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 // The demo's story, step by step, against real charon in a lab (see scripts/demo.sh).
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { createLab } from '@roamwatch/lab';
@@ -108,14 +110,17 @@ async function main() {
   } catch { /* reported below */ }
   if (!fix) throw new Error(`doctor suggested no route fix:\n${json.stdout}\n${json.stderr}`);
 
-  step(5, TOTAL, 'Applying the first fix doctor suggests, in the gateway namespace');
-  say(dim(`$ ${fix.command}`));
-  const argv = fix.command.split(/\s+/);
-  if (argv[0] !== 'ip') throw new Error(`unexpected fix command: ${fix.command}`);
-  await lab.gw.ip(argv.slice(1));
-  const after = await runCli(['doctor', '--vici', lab.gw.viciUri, '--strongswan-conf', lab.gw.strongswanConfFile, '--swanctl-conf', swanctlConf(), '--format', 'text']);
+  step(5, TOTAL, '`roamwatch doctor --apply`: the least-change fix, applied, verified, journaled (`doctor --undo` restores)');
+  // the gateway's network configuration, for the persistence snippet: an ifupdown stanza in
+  // the lab directory (the machine's own /etc is not the lab gateway's)
+  const netRoot = join(lab.dir, 'netconf');
+  mkdirSync(join(netRoot, 'etc/network'), { recursive: true });
+  writeFileSync(join(netRoot, 'etc/network/interfaces'), `auto ${lab.gw.ifname}\niface ${lab.gw.ifname} inet static\n    address ${lab.gw.address}/24\n`);
+  say(dim(`$ roamwatch doctor --apply --yes   # will run: ${fix.command}`));
+  const after = await runCli(['doctor', '--apply', '--yes', '--net-root', netRoot, '--vici', lab.gw.viciUri, '--strongswan-conf', lab.gw.strongswanConfFile, '--swanctl-conf', swanctlConf(), '--state-dir', join(lab.dir, 'remediation'), '--format', 'text']);
   console.log(after.stdout.trimEnd().split('\n').map((l) => `  │ ${l}`).join('\n'));
-  say(`exit code ${after.code} (0 = nothing at risk)`);
+  if (after.code !== 0) throw new Error(`doctor --apply did not fix everything (exit ${after.code}):\n${after.stderr}`);
+  say(`exit code ${after.code} (0 = nothing at risk any more)`);
 
   step(6, TOTAL, 'The same kind of unrelated changes again: the calm');
   const saBefore = await lab.waitForSa({ name: conn.name });

@@ -2,7 +2,7 @@
 # roamwatch demo: one command on a fresh Debian 12 machine, as root.
 # Installs what it needs (strongSwan packages, npm dependencies, the build), then runs
 # scripts/demo.mjs: a two-namespace strongSwan lab, `roamwatch watch` against it, unrelated
-# route changes that make charon reauthenticate, `roamwatch doctor` and its fix, the calm
+# route changes that make charon reauthenticate, `roamwatch doctor` and `doctor --apply`, the calm
 # after it, and teardown. It never touches the host's own interfaces or routes: everything
 # happens inside the lab's network namespaces.
 set -euo pipefail

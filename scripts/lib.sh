@@ -46,10 +46,21 @@ rw_apt_install() {
   [[ $(id -u) -eq 0 ]] || rw_die "install the Debian packages $* (needs root)"
   rw_log "installing $*"
   export DEBIAN_FRONTEND=noninteractive
+  # No package installed here may start a service (bird2 and frr would start their
+  # daemons on the host): the project runs its own daemons, in namespaces. policy-rc.d
+  # exit 101 = "action forbidden"; only a policy this function created is removed.
+  local policy_created=0 rc=0
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    policy_created=1
+  fi
   if ! apt-get install -y -q --no-install-recommends "$@"; then
     apt-get update -q
-    apt-get install -y -q --no-install-recommends "$@"
+    apt-get install -y -q --no-install-recommends "$@" || rc=$?
   fi
+  if [[ $policy_created == 1 ]]; then rm -f /usr/sbin/policy-rc.d; fi
+  return "$rc"
 }
 
 # rw_need_cmd CMD DEBIAN_PACKAGE: install the package with apt when CMD is missing.

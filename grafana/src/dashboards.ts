@@ -314,6 +314,15 @@ export function fleetOverview(): Dashboard {
         bars: true,
         stack: true,
       }),
+      timeseries({
+        id: 11,
+        title: 'Remediation progress: SAs fixed per gateway',
+        description: 'IKE_SAs whose path went from at risk to valid (roamwatch_remediation), per gateway, split by who applied the fix: roamwatch (doctor --apply) or by hand.',
+        gridPos: { x: 0, y: 28, w: 24, h: 8 },
+        targets: [target(Q.fleet.remediatedOverTime, { alias: '$tag_host ($tag_applied_by)' })],
+        bars: true,
+        stack: true,
+      }),
     ],
   });
 }

@@ -26,6 +26,7 @@ export const M = {
   sa: 'roamwatch_sa',
   netChanges: 'roamwatch_net_changes',
   path: 'roamwatch_path',
+  remediation: 'roamwatch_remediation',
   agent: 'roamwatch_agent',
   processor: 'roamwatch_processor',
 } as const;
@@ -86,6 +87,10 @@ export const Q = {
       `SELECT "host", "conn", "verdict", "reason_code", "unique_id", "fix" FROM (` +
       `SELECT last("at_risk") AS "at_risk", "verdict", "reason_code", "unique_id", "fix" FROM "${M.path}" ` +
       `WHERE ${hostF} AND $timeFilter GROUP BY "host", "conn") WHERE "at_risk" = 1`,
+    /** IKE_SAs that went from at risk to valid (path.verdict remediation), per gateway and who applied the fix. */
+    remediatedOverTime:
+      `SELECT sum("count") FROM "${M.remediation}" WHERE ${hostF} AND $timeFilter ` +
+      `GROUP BY time($__interval), "host", "applied_by" fill(0)`,
     agentsSilent:
       `SELECT count("heartbeats") FROM (${heartbeatsRecent(`${hostF} AND `)}) WHERE "heartbeats" = 0`,
   },

@@ -442,6 +442,16 @@ export class Correlator<R> {
       strings: { verdict: v.verdict, reason_code: v.reasonCode, unique_id: v.uniqueId, ...(fix ? { fix: fix.command } : {}) },
       timeNs: nsOf(e.timeUs),
     });
+    // remediation progress per gateway (docs/metrics.md): one point per at-risk → valid transition
+    if (v.remediation) {
+      this.point(emit, {
+        measurement: 'roamwatch_remediation',
+        tags: { host: h.host, conn: v.ikeSaName, applied_by: v.remediation.appliedBy },
+        ints: { count: 1 },
+        strings: { fix: v.remediation.fix, unique_id: v.uniqueId, ...(v.remediation.journalId ? { journal_id: v.remediation.journalId } : {}) },
+        timeNs: nsOf(e.timeUs),
+      });
+    }
     const key = `${v.ikeSaName}\u0000${v.uniqueId}`;
     const before = h.atRisk.get(key) ?? v.previous === 'at-risk';
     h.atRisk.set(key, atRisk);

@@ -75,4 +75,5 @@ RW_COMPONENT=lab bash "$(dirname "${BASH_SOURCE[0]}")/../commands.sh" install ba
   echo "install.sh: kernel-libipsec plugin missing" >&2; exit 1; }
 [[ -c /dev/net/tun ]] || echo "install.sh: warning: /dev/net/tun missing; kernel-libipsec cannot create its TUN device" >&2
 
+
 echo "install.sh: strongSwan lab prerequisites present ($(/usr/lib/ipsec/charon --version 2>/dev/null || dpkg-query -W -f='${Version}' strongswan-charon))"

@@ -123,6 +123,8 @@ function scenarioLines(): string[] {
     ),
   );
   out.push(line('roamwatch_rekey', { host: H.fix, conn: CONN, sa: 'ike' }, { count: int(1) }, E - 20 * MIN));
+  // fix: the SA went from at risk to valid when `roamwatch doctor --apply` added the route, 30 minutes ago.
+  out.push(line('roamwatch_remediation', { host: H.fix, conn: CONN, applied_by: 'roamwatch' }, { count: int(1), fix: `${PEER} dev eth0 src ${LOCAL}`, unique_id: '1', journal_id: '20261130T160102Z-a1b2c3' }, E - 30 * MIN));
   // fresh: an SA that became at risk 2 minutes ago (the at-risk rule waits 5 minutes).
   out.push(line('roamwatch_path', { host: H.fresh, conn: CONN }, { at_risk: int(1), verdict: 'at-risk', reason_code: 'no-route-to-local-address', unique_id: '7', fix: FIX }, E - 2 * MIN));
   // Agents: a heartbeat every 30 s (the agent's default); "silent" stopped 12 minutes ago.
@@ -285,6 +287,9 @@ describe('fleet overview', () => {
     const table = rows(await runPanel(F, 'SAs at risk: what to change'));
     expect(table.map((r) => r['host']).sort()).toEqual([H.bug, H.fresh].sort());
     expect(table.every((r) => r['fix'] === FIX && r['reason_code'] === 'no-route-to-local-address')).toBe(true);
+  });
+  it('remediation progress: one SA fixed on the fix gateway, by roamwatch', async () => {
+    expect(sums(await runPanel(F, 'Remediation progress: SAs fixed per gateway'))).toEqual({ [`applied_by=roamwatch,host=${H.fix}`]: 1 });
   });
   it('agents silent: 1', async () => {
     expect(sums(await runPanel(F, 'Agents silent'))).toEqual({ '': 1 });

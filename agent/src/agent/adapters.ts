@@ -22,7 +22,7 @@ export function createSourceAdapters(config: Pick<AgentConfig, 'vici' | 'rtnetli
   }
   if (config.path.enabled && rt && config.vici.enabled) {
     const rtA = rt;
-    out.push(new PathAdapter({ strongswanConf: config.path.strongswanConf, swanctlConf: config.path.swanctlConf, netState: () => rtA.netState() }));
+    out.push(new PathAdapter({ strongswanConf: config.path.strongswanConf, swanctlConf: config.path.swanctlConf, remediationDir: config.path.remediationDir, netState: () => rtA.netState() }));
   }
   return out;
 }

@@ -50,6 +50,7 @@ export const CONFIG_KEYS = {
   'path.enabled': { type: 'bool', default: true, doc: 'Emit path.verdict events (which IKE_SAs the next route change would reauthenticate).' },
   'path.strongswanConf': { type: 'string', default: '/etc/strongswan.conf', doc: 'strongswan.conf read by the path analyzer (roam_events, MOBIKE defaults).' },
   'path.swanctlConf': { type: 'string', default: '/etc/swanctl/swanctl.conf', doc: "swanctl.conf read for each connection's mobike setting (VICI does not say whether MOBIKE is on; without it verdicts can stay unknown)." },
+  'path.remediationDir': { type: 'string', default: '/var/lib/roamwatch/remediation', doc: "roamwatch doctor --apply's journal, read (never written) to say whether an at-risk → valid transition was roamwatch's change (path.verdict remediation.appliedBy)." },
   'kafka.brokers': { type: 'string[]', default: ['127.0.0.1:9092'], doc: 'Bootstrap brokers host:port (env and flag: comma-separated).', check: (v: string[]) => (v.length > 0 && v.every((b) => /^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(b)) ? undefined : 'expected one or more host:port') },
   'kafka.topic': { type: 'string', default: 'roamwatch.events', doc: 'Topic of the envelopes.', check: (v: string) => (/^[A-Za-z0-9._-]{1,249}$/.test(v) ? undefined : 'expected a Kafka topic name: letters, digits, . _ - (max 249)') },
   'kafka.clientId': { type: 'string', default: 'roamwatch-agent', doc: 'Kafka client id (quotas, broker logs).' },
@@ -93,7 +94,7 @@ export interface AgentConfig {
   shutdownTimeoutMs: number;
   vici: { enabled: boolean; uri: string; reconnectMinMs: number; reconnectMaxMs: number; commandTimeoutMs: number };
   rtnetlink: { enabled: boolean; receiveBufferBytes: number };
-  path: { enabled: boolean; strongswanConf: string; swanctlConf: string };
+  path: { enabled: boolean; strongswanConf: string; swanctlConf: string; remediationDir: string };
   kafka: {
     brokers: string[];
     topic: string;
@@ -348,7 +349,7 @@ export function loadAgentConfig(input: LoadConfigInput = {}): LoadedConfig {
     shutdownTimeoutMs: get('shutdownTimeoutMs'),
     vici: { enabled: get('vici.enabled'), uri: get('vici.uri'), reconnectMinMs: get('vici.reconnectMinMs'), reconnectMaxMs: get('vici.reconnectMaxMs'), commandTimeoutMs: get('vici.commandTimeoutMs') },
     rtnetlink: { enabled: get('rtnetlink.enabled'), receiveBufferBytes: get('rtnetlink.receiveBufferBytes') },
-    path: { enabled: get('path.enabled'), strongswanConf: get('path.strongswanConf'), swanctlConf: get('path.swanctlConf') },
+    path: { enabled: get('path.enabled'), strongswanConf: get('path.strongswanConf'), swanctlConf: get('path.swanctlConf'), remediationDir: get('path.remediationDir') },
     kafka: {
       brokers: get('kafka.brokers'),
       topic: get('kafka.topic'),

@@ -158,7 +158,7 @@ export function suggestFixes(input: FixInput): Fix[] {
       kind: 'config',
       command: `connections.${name}.local_addrs = ${local}   # swanctl.conf, then: swanctl --load-conns`,
       why: 'with a literal local address and without MOBIKE, charon (5.5.2+) keeps the statically configured path and never runs the route check',
-      sideEffects: 'charon always uses this address for the connection (no fallback to another local address); applies to IKE_SAs established after the reload',
+      sideEffects: 'charon always uses this address for the connection (no fallback to another local address); applies to IKE_SAs initiated after the reload: the current IKE_SA and its reauthentications keep the old config until the connection is re-initiated (swanctl --terminate, then --initiate)',
     });
   }
   fixes.push({

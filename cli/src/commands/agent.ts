@@ -23,6 +23,7 @@ const FLAG_KEYS: Record<string, ConfigKey> = {
   spoolDir: 'spool.dir',
   strongswanConf: 'path.strongswanConf',
   swanctlConf: 'path.swanctlConf',
+  remediationDir: 'path.remediationDir',
   logLevel: 'log.level',
   statusIntervalMs: 'status.intervalMs',
   spoolMaxBytes: 'spool.maxBytes',
@@ -48,6 +49,7 @@ export function configure(cmd: Command): void {
     .option('--spool-on-full <policy>', 'drop-oldest | drop-newest (default drop-oldest)')
     .option('--strongswan-conf <file>', 'strongswan.conf for the path analyzer (default /etc/strongswan.conf)')
     .option('--swanctl-conf <file>', "swanctl.conf, read for each connection's mobike setting (default /etc/swanctl/swanctl.conf)")
+    .option('--remediation-dir <dir>', "roamwatch doctor --apply's journal, read to attribute at-risk → valid transitions (default /var/lib/roamwatch/remediation)")
     .option('--status-interval-ms <ms>', 'agent.status heartbeat interval (default 30000; 0 = none)')
     .option('--log-level <level>', 'error | warn | info | debug (default info)')
     .addHelpText(

@@ -32,6 +32,7 @@ import {
   type PathAnalysis,
 } from '@roamwatch/agent';
 import type { KernelLookupKey, KernelRouteAnswer } from '@roamwatch/agent';
+import { addRemedyOptions, isRemedy, remedyUsageError } from './doctor-remedy-options.js';
 
 export interface DoctorSources {
   /** IKE_SAs, connections and the daemon version from charon. */
@@ -263,22 +264,40 @@ export function configure(cmd: Command): void {
     .option('--netns <name>', "read routes and ask the kernel in this network namespace (`ip -n`), when charon runs in one")
     .addOption(new Option('--assume-mobike <yes|no>', 'whether MOBIKE was negotiated (VICI does not report it; e.g. seen as N(MOBIKE_SUP) both ways in charon\'s log)').choices(['yes', 'no']))
     .option('--charon-version <version>', 'model this charon version instead of the one charon reports (e.g. 6.0.1)')
-    .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
-    .addHelpText('after', '\nExit codes: 0 nothing at risk, 1 at least one IKE_SA at risk, 2 error.\nSee docs/path-analysis.md.');
+    .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'));
+  addRemedyOptions(cmd);
+  cmd.addHelpText(
+    'after',
+    '\nExit codes: 0 nothing at risk, 1 at least one IKE_SA at risk (after --apply: still at risk; --undo: a change not undone), 2 error.\n' +
+      'Guided remediation: --apply [--dry-run] [--yes] [--persist [SYSTEM]], --undo [ID], --journal (journal in --state-dir).\nSee docs/path-analysis.md.',
+  );
+}
+
+export function doctorOptions(options: Record<string, unknown>, uri: string): DoctorOptions {
+  return {
+    vici: uri,
+    strongswanConf: options['strongswanConf'] as string | undefined,
+    swanctlConf: options['swanctlConf'] as string | undefined,
+    charonVersion: options['charonVersion'] as string | undefined,
+    assumeMobike: options['assumeMobike'] === undefined ? undefined : options['assumeMobike'] === 'yes',
+    format: options['format'] as 'text' | 'json',
+  };
 }
 
 export async function run(options: Record<string, unknown>): Promise<number> {
   const uri = String(options['vici'] ?? 'unix:///var/run/charon.vici');
+  const usage = remedyUsageError(options);
+  if (usage) {
+    process.stderr.write(`roamwatch doctor: ${usage}\n`);
+    return EXIT.error;
+  }
+  if (isRemedy(options)) {
+    const { runRemedy } = await import('./doctor-remedy.js');
+    return runRemedy(options, doctorOptions(options, uri), uri);
+  }
   try {
     const r = await runDoctor(
-      {
-        vici: uri,
-        strongswanConf: options['strongswanConf'] as string | undefined,
-        swanctlConf: options['swanctlConf'] as string | undefined,
-        charonVersion: options['charonVersion'] as string | undefined,
-        assumeMobike: options['assumeMobike'] === undefined ? undefined : options['assumeMobike'] === 'yes',
-        format: options['format'] as 'text' | 'json',
-      },
+      doctorOptions(options, uri),
       realSources(uri, { netns: options['netns'] as string | undefined }),
     );
     process.stdout.write(options['format'] === 'json' ? `${JSON.stringify(r, null, 2)}\n` : formatText(r));

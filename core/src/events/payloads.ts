@@ -253,6 +253,18 @@ export const Fix = z.object({
 
 export const Verdict = z.enum(['immune', 'valid', 'at-risk', 'unknown']);
 
+/**
+ * An IKE_SA went from at risk to valid. `fix` is the route that now keeps the path (`ip
+ * route` syntax); `appliedBy` is `roamwatch` when a `roamwatch doctor --apply` journal entry
+ * in place made this change for these addresses (`journalId`), `by-hand` when there is none,
+ * `unknown` when the journal could not be read.
+ */
+export const Remediation = z.object({
+  fix: z.string().min(1).max(1024),
+  appliedBy: z.enum(['roamwatch', 'by-hand', 'unknown']),
+  journalId: z.string().max(64).optional(),
+});
+
 /** The path analyzer's verdict for one IKE_SA changed (or was computed for the first time). */
 export const PathVerdict = z.object({
   ikeSaName: z.string().min(1).max(255),
@@ -269,6 +281,8 @@ export const PathVerdict = z.object({
   /** The route that keeps the path valid (or that charon would pick), in `ip route` syntax. */
   route: z.string().max(1024).optional(),
   fixes: z.array(Fix),
+  /** Set on an at-risk → valid transition: what made the path valid, and who applied it. */
+  remediation: Remediation.optional(),
 });
 
 // ---------------------------------------------------------------------------- agent
@@ -340,6 +354,7 @@ export type SaSnapshot = z.infer<typeof SaSnapshot>;
 export type ViciConnection = z.infer<typeof ViciConnection>;
 export type Fix = z.infer<typeof Fix>;
 export type Verdict = z.infer<typeof Verdict>;
+export type Remediation = z.infer<typeof Remediation>;
 export type PathVerdict = z.infer<typeof PathVerdict>;
 export type AgentStatus = z.infer<typeof AgentStatus>;
 export type AgentGap = z.infer<typeof AgentGap>;

@@ -3,11 +3,75 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger, createManualClock } from '@roamwatch/core';
-import type { RoamwatchEvent } from '@roamwatch/core';
+import { createLogger, createManualClock, createRealtimeClock, silentLogger, validatePayload } from '@roamwatch/core';
+import type { PathVerdict, Route, RoamwatchEvent } from '@roamwatch/core';
+import type { NetState } from '../../path/lookup.js';
+import { newEntryId, RemediationJournal } from '../../path/remediate/journal.js';
 import { PathAdapter } from './path.js';
 
-const snapshot = { kind: 'vici.sa-snapshot', source: 'vici', payload: { ikeSas: [], connections: [] } } as unknown as RoamwatchEvent;
+const link = (ifIndex: number, ifName: string) => ({ ifIndex, ifName, flags: ['UP', 'LOWER_UP'], operstate: 'UP' });
+const connected: Route = { family: 4, table: 254, dst: '10.231.1.0/24', type: 'unicast', protocol: 'kernel', scope: 'link', oif: 'rw-gw0', oifIndex: 2, prefsrc: '10.231.1.1' };
+const fix: Route = { family: 4, table: 254, dst: '10.231.1.2/32', type: 'unicast', protocol: 'boot', scope: 'link', oif: 'rw-gw0', oifIndex: 2, prefsrc: '10.231.0.1' };
+
+function net(routes: Route[]): NetState {
+  return {
+    links: [link(1, 'lo'), link(2, 'rw-gw0')],
+    addresses: [
+      { family: 4, ifIndex: 1, address: '10.231.0.1', prefixLen: 32, scope: 'global', flags: [] },
+      { family: 4, ifIndex: 2, address: '10.231.1.1', prefixLen: 24, scope: 'global', flags: [] },
+    ],
+    routes,
+  };
+}
+
+const ev = (kind: string, source: string, payload: unknown) => ({ kind, source, payload }) as unknown as RoamwatchEvent;
+const snapshot = ev('vici.sa-snapshot', 'vici', {
+  reason: 'connect',
+  ikeSas: [{ name: 'rw', uniqueId: '4', version: 2, state: 'ESTABLISHED', localHost: '10.231.0.1', localPort: 500, remoteHost: '10.231.1.2', remotePort: 500, initiator: true, childSas: [] }],
+  connections: [{ name: 'rw', localAddrs: ['gw.example.net'], remoteAddrs: ['10.231.1.2'] }],
+  charonVersion: 'charon 5.9.8',
+});
+
+async function transition(remediationDir: string): Promise<PathVerdict[]> {
+  let state = net([connected]);
+  const out: PathVerdict[] = [];
+  const a = new PathAdapter({ strongswanConf: '/nonexistent/strongswan.conf', netState: () => state, debounceMs: 0, remediationDir });
+  a.start({ emit: ((kind: string, p: PathVerdict) => kind === 'path.verdict' && out.push(p)) as never, logger: silentLogger(), clock: createRealtimeClock() });
+  a.observe(snapshot);
+  while (out.length < 1) await new Promise((r) => setTimeout(r, 5));
+  state = net([connected, fix]);
+  a.observe(ev('route.added', 'rtnetlink', { route: fix }));
+  while (out.length < 2) await new Promise((r) => setTimeout(r, 5));
+  await a.stop();
+  return out;
+}
+
+describe('path adapter: at-risk → valid transitions say what fixed the path and who', () => {
+  it('when a src route appears and the journal has no change for the SA, then the valid verdict carries the route, applied by hand', async () => {
+    const out = await transition(join(mkdtempSync(join(tmpdir(), 'rw-adapter-')), 'none'));
+    expect(out.map((v) => [v.previous, v.verdict])).toEqual([[undefined, 'at-risk'], ['at-risk', 'valid']]);
+    expect(out[0]?.remediation).toBeUndefined();
+    expect(out[1]?.remediation).toEqual({ fix: '10.231.1.2 dev rw-gw0 scope link src 10.231.0.1', appliedBy: 'by-hand' });
+    expect(validatePayload('path.verdict', out[1])).toEqual(out[1]);
+  });
+
+  it('when doctor --apply journaled the change for these addresses, then it is reported as applied by roamwatch with the journal id', async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'rw-adapter-')), 'j');
+    const now = new Date().toISOString();
+    const e = new RemediationJournal({ dir }).write({
+      v: 1, id: newEntryId(), createdAt: now, updatedAt: now, state: 'applied',
+      sa: { conn: 'rw', uniqueId: '4', localHost: '10.231.0.1', remoteHost: '10.231.1.2' },
+      fix: { rank: 1, command: 'ip route add 10.231.1.2/32 dev rw-gw0 src 10.231.0.1' },
+      change: { op: 'add', route: { family: 4, dst: '10.231.1.2/32', dev: 'rw-gw0', prefsrc: '10.231.0.1' } },
+      previous: [], verdictBefore: 'at-risk', history: [],
+    });
+    const out = await transition(dir);
+    expect(out[1]?.remediation).toEqual({ fix: '10.231.1.2 dev rw-gw0 scope link src 10.231.0.1', appliedBy: 'roamwatch', journalId: e.id });
+  });
+});
+const emptySnapshot = { kind: 'vici.sa-snapshot', source: 'vici', payload: { ikeSas: [], connections: [] } } as unknown as RoamwatchEvent;
+
+
 
 describe('PathAdapter and swanctl.conf', () => {
   it('when swanctl.conf does not exist, then it warns once that mobike is unknown, and again only after the file came and went', async () => {
@@ -26,15 +90,15 @@ describe('PathAdapter and swanctl.conf', () => {
     const adapter = new PathAdapter({ strongswanConf, swanctlConf, netState: () => ({ links: [], addresses: [], routes: [] }) });
     try {
       adapter.start({ emit: () => undefined, logger, clock: createManualClock(1_800_000_000_000_000) });
-      adapter.observe(snapshot);
-      adapter.observe(snapshot);
+      adapter.observe(emptySnapshot);
+      adapter.observe(emptySnapshot);
       expect((await warnings()).map((w) => w.message)).toEqual([
         `${swanctlConf} does not exist: each connection's mobike setting is unknown, so MOBIKE stays unknown unless the ports tell (set --swanctl-conf or path.swanctlConf)`,
       ]);
       writeFileSync(swanctlConf, 'connections {\n  site {\n    mobike = no\n  }\n}\n');
-      adapter.observe(snapshot);
+      adapter.observe(emptySnapshot);
       rmSync(swanctlConf);
-      adapter.observe(snapshot);
+      adapter.observe(emptySnapshot);
       expect(await warnings()).toHaveLength(2);
     } finally {
       await adapter.stop();

@@ -10,8 +10,10 @@
  * directly. Analysis runs in a timer callback, never inside a source's read loop.
  */
 import { errorMessage } from '@roamwatch/core';
-import type { Connection, IkeSa, Logger, RoamwatchEvent, Verdict } from '@roamwatch/core';
-import { analyze, toPathVerdict } from '../../path/analyze.js';
+import type { Connection, IkeSa, Logger, PathVerdict, Remediation, RoamwatchEvent, Verdict } from '@roamwatch/core';
+import { analyze, toPathVerdict, type PathAnalysis } from '../../path/analyze.js';
+import { ipEquals } from '../../path/ip.js';
+import { DEFAULT_REMEDIATION_DIR, RemediationJournal } from '../../path/remediate/journal.js';
 import { loadCharonSettings } from '../../path/settings.js';
 import { readSwanctlMobike } from '../../path/evaluate.js';
 import type { CharonSettings } from '../../path/settings.js';
@@ -28,6 +30,8 @@ export interface PathAdapterOptions {
   /** The routing state (the rtnetlink adapter's mirror). */
   netState: () => NetState;
   debounceMs?: number;
+  /** `roamwatch doctor --apply`'s journal, read on an at-risk → valid transition to say who fixed it (default /var/lib/roamwatch/remediation). */
+  remediationDir?: string;
 }
 
 export class PathAdapter implements SourceAdapter {
@@ -157,11 +161,32 @@ export class PathAdapter implements SourceAdapter {
         const prev = this.verdicts.get(id);
         if (prev === a.verdict) continue;
         this.verdicts.set(id, a.verdict);
-        ctx.emit('path.verdict', toPathVerdict(a, prev));
+        const v: PathVerdict = toPathVerdict(a, prev);
+        if (prev === 'at-risk' && a.verdict === 'valid') v.remediation = this.remediation(a);
+        ctx.emit('path.verdict', v);
       } catch (err) {
         this.lastError = errorMessage(err);
         this.log?.warn('path analysis failed for an IKE_SA', { ikeSa: sa.name, uniqueId: id, error: this.lastError });
       }
+    }
+  }
+
+  /**
+   * Who made an at-risk SA valid: a change of `roamwatch doctor --apply` still in place for
+   * the same local and remote address (its journal entry), or someone else (by hand, a
+   * network configuration reload, a routing daemon).
+   */
+  private remediation(a: PathAnalysis): Remediation {
+    const fix = (a.route ?? a.reasonCode).slice(0, 1024);
+    try {
+      const entry = new RemediationJournal({ dir: this.o.remediationDir ?? DEFAULT_REMEDIATION_DIR })
+        .active()
+        .reverse()
+        .find((e) => ipEquals(e.sa.localHost, a.localHost) && ipEquals(e.sa.remoteHost, a.remoteHost));
+      return entry ? { fix, appliedBy: 'roamwatch', journalId: entry.id } : { fix, appliedBy: 'by-hand' };
+    } catch (err) {
+      this.log?.warn('cannot read the remediation journal', { dir: this.o.remediationDir ?? DEFAULT_REMEDIATION_DIR, error: errorMessage(err) });
+      return { fix, appliedBy: 'unknown' };
     }
   }
 
