@@ -169,7 +169,7 @@ export class ViciInvalidValueError extends ViciError {
 export class ViciCommandNotAllowedError extends ViciError {
   readonly command: string;
   constructor(command: string, allowed: readonly string[]) {
-    super('command-not-allowed', `vici command "${command}" is not allowed: this session only sends read-only commands (allowed: ${'$'}{''})`, false);
+    super('command-not-allowed', `vici command "${command}" is not allowed on this session (allowed: ${allowed.join(', ')}): roamwatch only reads charon's state`, false);
     this.command = command;
   }
 }
