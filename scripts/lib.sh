@@ -34,7 +34,12 @@ RW_INFLUX_RPC_PORT="${ROAMWATCH_INFLUX_RPC_PORT:-8088}"
 # 2.x bucket name; on InfluxDB 1.8 a bucket is "database/retention-policy".
 RW_INFLUX_BUCKET="${ROAMWATCH_INFLUX_BUCKET:-roamwatch/autogen}"
 RW_INFLUX_HOME="$RW_CACHE/influxdb-$RW_INFLUX_VERSION"
-RW_INFLUX_STATE="$RW_STATE/influxdb"
+RW_INFLUX_STATE="${ROAMWATCH_INFLUX_STATE:-$RW_STATE/influxdb}"
+# Authentication ([http] auth-enabled): off for the shared test instance; on for the second
+# instance `influxdb-auth` of scripts/servers.sh (port 8087), which the security tests use.
+RW_INFLUX_AUTH="${ROAMWATCH_INFLUX_AUTH:-false}"
+RW_INFLUX_AUTH_PORT="${ROAMWATCH_INFLUX_AUTH_PORT:-8087}"
+RW_INFLUX_AUTH_RPC_PORT="${ROAMWATCH_INFLUX_AUTH_RPC_PORT:-8089}"
 
 # Bounded waits (seconds).
 RW_START_TIMEOUT="${ROAMWATCH_START_TIMEOUT:-120}"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The real servers of the integration tests: Apache Kafka (KRaft, single node) and
-# InfluxDB 1.8 (Flux + 2.x compatibility API). See docs/testing.md.
+# InfluxDB 1.8 (Flux + 2.x compatibility API), and a second InfluxDB with authentication on
+# (influxdb-auth, port 8087) for the security tests. See docs/testing.md, docs/security.md.
 #
-# Usage: bash scripts/servers.sh install|start|stop|restart|status|reset [kafka|influxdb ...]
+# Usage: bash scripts/servers.sh install|start|stop|restart|status|reset [kafka|influxdb|influxdb-auth ...]
 #   install  apt packages for the tests (strongSwan lab via scripts/lab/install.sh),
 #            Kafka jars from Maven Central, influxd built from the Go module proxy.
 #            Downloads and builds go to $ROAMWATCH_CACHE (default /var/cache/roamwatch).
@@ -15,11 +16,11 @@ set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-ALL_SERVERS=(kafka influxdb)
+ALL_SERVERS=(kafka influxdb influxdb-auth)
 scripts="$RW_REPO_ROOT/scripts"
 
 usage() {
-  sed -n '5,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '6,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -29,8 +30,20 @@ shift
 servers=("$@")
 ((${#servers[@]} > 0)) || servers=("${ALL_SERVERS[@]}")
 for s in "${servers[@]}"; do
-  case $s in kafka | influxdb) ;; *) rw_die "unknown server '$s' (known: ${ALL_SERVERS[*]})" ;; esac
+  case $s in kafka | influxdb | influxdb-auth) ;; *) rw_die "unknown server '$s' (known: ${ALL_SERVERS[*]})" ;; esac
 done
+
+# server_script SERVER ACTION: runs scripts/<server>/<action>.sh; influxdb-auth is the
+# influxdb scripts with authentication on, its own ports and state dir.
+server_script() {
+  local s=$1 action=$2
+  if [[ $s == influxdb-auth ]]; then
+    ROAMWATCH_INFLUX_AUTH=true ROAMWATCH_INFLUX_PORT=$RW_INFLUX_AUTH_PORT ROAMWATCH_INFLUX_RPC_PORT=$RW_INFLUX_AUTH_RPC_PORT \
+      ROAMWATCH_INFLUX_STATE=$RW_STATE/influxdb-auth RW_COMPONENT=influxdb-auth bash "$scripts/influxdb/$action.sh"
+  else
+    bash "$scripts/$s/$action.sh"
+  fi
+}
 
 status_one() {
   local s=$1
@@ -51,6 +64,14 @@ status_one() {
         return 1
       fi
       ;;
+    influxdb-auth)
+      if rw_pid_alive "$RW_STATE/influxdb-auth/influxd.pid" "$RW_INFLUX_HOME/influxd"; then
+        echo "influxdb-auth running  pid $(<"$RW_STATE/influxdb-auth/influxd.pid")  http://$RW_INFLUX_HOST:$RW_INFLUX_AUTH_PORT  (authentication on; token in $RW_STATE/influxdb-auth/secrets/token)"
+      else
+        echo "influxdb-auth stopped  http://$RW_INFLUX_HOST:$RW_INFLUX_AUTH_PORT  (start: bash scripts/servers.sh start influxdb-auth)"
+        return 1
+      fi
+      ;;
   esac
 }
 
@@ -62,6 +83,8 @@ install_apt() {
   fi
   # What the server scripts themselves use (all present on the usual image).
   rw_need_cmd curl curl
+  # Certificates of the test broker's SASL_SSL listener and the secrets of the test servers.
+  rw_need_cmd openssl openssl
   rw_need_cmd setsid util-linux
   # The agent's rtnetlink helper (agent/native/rtnl-pipe.c) is compiled by `npm run build`.
   rw_need_cmd cc gcc
@@ -71,14 +94,14 @@ install_apt() {
 case $cmd in
   install)
     install_apt
-    for s in "${servers[@]}"; do bash "$scripts/$s/install.sh"; done
+    for s in "${servers[@]}"; do [[ $s == influxdb-auth ]] || bash "$scripts/$s/install.sh"; done
     ;;
   start)
     # The servers start in parallel (each waits for its own readiness); the command
     # fails when any of them fails, after all have finished.
     pids=()
     for s in "${servers[@]}"; do
-      bash "$scripts/$s/start.sh" &
+      server_script "$s" start &
       pids+=($!)
     done
     rc=0
@@ -87,11 +110,11 @@ case $cmd in
     ;;
   stop)
     # Reverse order of start.
-    for ((i = ${#servers[@]} - 1; i >= 0; i--)); do bash "$scripts/${servers[i]}/stop.sh"; done
+    for ((i = ${#servers[@]} - 1; i >= 0; i--)); do server_script "${servers[i]}" stop; done
     ;;
   restart)
-    for ((i = ${#servers[@]} - 1; i >= 0; i--)); do bash "$scripts/${servers[i]}/stop.sh"; done
-    for s in "${servers[@]}"; do bash "$scripts/$s/start.sh"; done
+    for ((i = ${#servers[@]} - 1; i >= 0; i--)); do server_script "${servers[i]}" stop; done
+    for s in "${servers[@]}"; do server_script "$s" start; done
     ;;
   status)
     rc=0
@@ -101,10 +124,11 @@ case $cmd in
   reset)
     for ((i = ${#servers[@]} - 1; i >= 0; i--)); do
       s=${servers[i]}
-      bash "$scripts/$s/stop.sh"
+      server_script "$s" stop
       case $s in
         kafka) dir=$RW_KAFKA_STATE ;;
         influxdb) dir=$RW_INFLUX_STATE ;;
+        influxdb-auth) dir=$RW_STATE/influxdb-auth ;;
       esac
       rw_log "deleting $dir"
       rm -rf -- "$dir"

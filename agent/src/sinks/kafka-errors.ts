@@ -4,7 +4,8 @@
  * roamwatch (agent sink, processor, replay). kafkajs wraps socket and TLS errors in
  * KafkaJSConnectionError and keeps the original as `cause` or in the message; TLS alerts the
  * broker sends come back as OpenSSL "alert number N" (RFC 8446 §6: 42 bad_certificate,
- * 45 certificate_expired, 48 unknown_ca, 116 certificate_required).
+ * 45 certificate_expired, 46 certificate_unknown — what Kafka's Java TLS sends for an expired
+ * client certificate —, 48 unknown_ca, 116 certificate_required).
  */
 import { RoamwatchError } from '@roamwatch/core';
 
@@ -42,7 +43,9 @@ function chain(err: unknown): Array<{ name?: string; message?: string; code?: st
 export function explainKafkaError(err: unknown, ctx: { brokers: readonly string[]; tls: boolean; sasl: string | undefined }): unknown {
   if (err instanceof KafkaAccessError) return err;
   const links = chain(err);
-  const text = links.map((e) => `${e.name ?? ''} ${e.type ?? ''} ${e.code ?? ''} ${e.message ?? ''}`).join(' | ');
+  // Admin errors (createTopics…) carry per-resource errors in `errors`.
+  const nested = links.flatMap((e) => ((e as { errors?: unknown }).errors instanceof Array ? ((e as { errors: Array<{ name?: string; code?: string; type?: string; message?: string }> }).errors) : []));
+  const text = [...links, ...nested].map((e) => `${e.name ?? ''} ${e.type ?? ''} ${e.code ?? ''} ${e.message ?? ''}`).join(' | ');
   const where = ctx.brokers.join(',');
   const first = (links[0]?.message ?? String(err)).slice(0, 300);
   const mk = (c: KafkaAccessCause, msg: string) => new KafkaAccessError(c, `${msg} (${where}; kafkajs: ${first})`, err);
@@ -61,7 +64,7 @@ export function explainKafkaError(err: unknown, ctx: { brokers: readonly string[
   if (/ERR_TLS_CERT_ALTNAME_INVALID|Hostname\/IP does not match/i.test(text)) {
     return mk('broker-name-mismatch', "the broker's TLS certificate does not name the host connected to: use the name it carries, or set kafka.tls.serverName");
   }
-  if (/alert number (42|45|48|116)|alert (bad certificate|certificate expired|unknown ca|certificate required)/i.test(text)) {
+  if (/alert number (42|45|46|48|116)|alert (bad certificate|certificate expired|certificate unknown|unknown ca|certificate required)/i.test(text)) {
     return mk('client-certificate-refused', 'the broker refused our TLS client certificate (expired, or not signed by a CA it trusts): renew kafka.tls.certFile/keyFile');
   }
   if (/wrong version number|packet length too long|EPROTO/i.test(text) && ctx.tls) {
