@@ -65,6 +65,14 @@ describe('one configuration mechanism for every command', () => {
     expect(r.stdout).toContain('log.level: env');
   });
 
+  it('when doctor gets its VICI socket from the environment or a config file, then it uses it', async () => {
+    expect((await run(['doctor', '--print-config'], { ROAMWATCH_VICI_URI: 'unix:///run/x.vici' })).stdout).toContain('uri: unix:///run/x.vici');
+    const file = write('d.yaml', 'vici:\n  uri: unix:///run/y.vici\nformat: json\n');
+    const r = await run(['doctor', '--config', file, '--print-config']);
+    expect(r.stdout).toContain('uri: unix:///run/y.vici');
+    expect(r.stdout).toContain('format: json');
+  });
+
   it('when the processor gets ROAMWATCH_KAFKA_TOPIC, then it uses it', async () => {
     const r = await run(['processor', '--print-config'], { ROAMWATCH_KAFKA_TOPIC: 'fleet.events' });
     expect(r.stdout).toContain('topic: fleet.events');
