@@ -7,7 +7,7 @@
  * Faults tried: a wrong InfluxDB token (clear error, no offset committed, nothing written;
  * restarted with the right token, every point arrives).
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -181,6 +181,18 @@ describe('processor over SASL_SSL and InfluxDB with authentication; secrets neve
     expect(await p.exited).toBe(0);
     leaks.push({ where: 'processor log, right token (debug)', text: p.log() });
     expect(p.log()).toMatch(/"influx":"http:\/\/127\.0\.0\.1:\d+"/);
+  });
+
+  it('when `replay --from-kafka` reads the topic over SASL_SSL with the processor credential, then it replays every event', () => {
+    const r = spawnSync(process.execPath, [CLI, 'replay', '--from-kafka', '--topic', TOPIC, '--format', 'json', '--log-level', 'debug'], {
+      encoding: 'utf8',
+      env: { ...process.env, ...kafkaEnv('roamwatch-processor') },
+      timeout: 120_000,
+    });
+    expect(r.stderr).toMatch(/replayed \d+ events from 1 hosts/);
+    expect(Number(/replayed (\d+) events/.exec(r.stderr)?.[1])).toBeGreaterThanOrEqual(statusEvents);
+    expect(r.status).toBe(0);
+    leaks.push({ where: 'replay stderr (debug)', text: r.stderr }, { where: 'replay stdout', text: r.stdout });
   });
 
   it('when logs (debug), argv, events, spool and the helper environment are searched, then no secret is found', () => {
