@@ -95,7 +95,8 @@ export function influxCheck(settings: InfluxSettings): ServerCheck {
 export function secureKafkaCheck(settings: SecureKafkaSettings): ServerCheck {
   return {
     name: `Kafka SASL_SSL listener at ${settings.brokers.join(',')} (CA ${settings.caFile})`,
-    fix: START_COMMAND,
+    // A broker started by an older scripts/kafka/start.sh has no SASL_SSL listener yet.
+    fix: `${START_COMMAND}; a broker started before the SASL_SSL listener existed: bash scripts/servers.sh restart kafka`,
     timeoutMs: 15_000,
     run: async () => {
       const kafka = new Kafka({
