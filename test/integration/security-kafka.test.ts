@@ -155,6 +155,28 @@ describe('Kafka SASL_SSL: every hop authenticated and encrypted', () => {
   });
 });
 
+describe('Kafka SASL_SSL: the processor', () => {
+  it('when the processor has a wrong password, then it exits 2 saying the SASL login was refused', () => {
+    const wrong = path.join(dir, 'wrong-processor-password');
+    fs.writeFileSync(wrong, 'not-the-password\n', { mode: 0o600 });
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'cli/bin/roamwatch.js'), 'processor', '--topic', TOPIC, '--group', `${run}-group`, '--findings-topic', 'none'], {
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: {
+        ...process.env,
+        ROAMWATCH_KAFKA_BROKERS: sk.brokers.join(','),
+        ROAMWATCH_KAFKA_TLS_ENABLED: 'true',
+        ROAMWATCH_KAFKA_TLS_CA_FILE: sk.caFile,
+        ROAMWATCH_KAFKA_SASL_MECHANISM: 'scram-sha-512',
+        ROAMWATCH_KAFKA_SASL_USERNAME: 'roamwatch-processor',
+        ROAMWATCH_KAFKA_SASL_PASSWORD_FILE: wrong,
+      },
+    });
+    expect(r.stderr).toMatch(/roamwatch processor: Kafka refused the SASL scram-sha-512 login/);
+    expect(r.status).toBe(2);
+  });
+});
+
 describe('Kafka ACLs: least privilege of the agent credential', () => {
   const asAgent = () =>
     new Kafka({
