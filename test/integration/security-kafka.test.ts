@@ -50,7 +50,7 @@ beforeAll(async () => {
   // The test's own CA (untrusted by the broker's clients) and an expired client certificate
   // signed by the broker's real CA.
   const tls = path.join(ROOT, 'scripts/kafka/tls.sh');
-  for (const args of [['ca', path.join(dir, 'other-ca')], ['client', sk.stateDir + '/tls', `${run}-expired`, '--expired']]) {
+  for (const args of [['ca', path.join(dir, 'other-ca')], ['client', sk.stateDir + '/tls', `${run}-expired`, '--expired'], ['client', sk.stateDir + '/tls', `${run}-valid`]]) {
     const r = spawnSync('bash', [tls, ...args], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`tls.sh ${args.join(' ')} failed: ${r.stderr}`);
   }
@@ -69,6 +69,8 @@ afterAll(async () => {
   await admin?.disconnect();
   fs.rmSync(`${sk.stateDir}/tls/${run}-expired.key`, { force: true });
   fs.rmSync(`${sk.stateDir}/tls/${run}-expired.pem`, { force: true });
+  fs.rmSync(`${sk.stateDir}/tls/${run}-valid.key`, { force: true });
+  fs.rmSync(`${sk.stateDir}/tls/${run}-valid.pem`, { force: true });
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
@@ -129,6 +131,13 @@ describe('Kafka SASL_SSL: every hop authenticated and encrypted', () => {
     await a.waitForLog(/connected/, 30_000);
     const got = await readTopic(TOPIC, (g) => g.filter((r) => r.key === 'gw-ok' && r.event.kind === 'agent.status').length >= 2);
     expect(got.find((r) => r.key === 'gw-ok')?.event.kind).toBe('agent.started');
+    await stop(a);
+  });
+
+  it('when the agent also presents a valid client certificate (mutual TLS), then its events are delivered', async () => {
+    const a = agent('mtls', secureEnv({ ROAMWATCH_KAFKA_TLS_CERT_FILE: `${sk.stateDir}/tls/${run}-valid.pem`, ROAMWATCH_KAFKA_TLS_KEY_FILE: `${sk.stateDir}/tls/${run}-valid.key` }));
+    await a.waitForLog(/connected/, 30_000);
+    await readTopic(TOPIC, (g) => g.filter((r) => r.key === 'gw-mtls' && r.event.kind === 'agent.status').length >= 2);
     await stop(a);
   });
 
