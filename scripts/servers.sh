@@ -50,7 +50,7 @@ status_one() {
   case $s in
     kafka)
       if rw_pid_alive "$RW_KAFKA_STATE/kafka.pid" kafka.Kafka; then
-        echo "kafka     running  pid $(<"$RW_KAFKA_STATE/kafka.pid")  $RW_KAFKA_HOST:$RW_KAFKA_PORT  (Kafka $RW_KAFKA_VERSION, KRaft)"
+        echo "kafka     running  pid $(<"$RW_KAFKA_STATE/kafka.pid")  $RW_KAFKA_HOST:$RW_KAFKA_PORT  (Kafka $RW_KAFKA_VERSION, KRaft; SASL_SSL on $RW_KAFKA_HOST:$RW_KAFKA_SASL_SSL_PORT)"
       else
         echo "kafka     stopped  $RW_KAFKA_HOST:$RW_KAFKA_PORT  (start: bash scripts/servers.sh start kafka)"
         return 1

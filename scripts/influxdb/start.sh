@@ -108,7 +108,8 @@ rw_log "started pid $pid, log $logfile; waiting for $url/health"
 start=$SECONDS
 deadline=$((SECONDS + RW_START_TIMEOUT))
 until curl -sf --max-time 2 "$url/health" 2>/dev/null | grep -q '"status":"pass"'; do
-  rw_pid_alive "$pidfile" "$bin" || rw_fail_start InfluxDB "$logfile" "exited during startup"
+  # kill -0, not the command line: right after the fork the child may not have exec'd influxd yet.
+  kill -0 "$pid" 2>/dev/null || rw_fail_start InfluxDB "$logfile" "exited during startup"
   ((SECONDS < deadline)) || rw_fail_start InfluxDB "$logfile" "did not answer $url/health within ${RW_START_TIMEOUT}s"
   sleep 0.25
 done

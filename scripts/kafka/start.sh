@@ -22,8 +22,18 @@ props="$RW_KAFKA_STATE/server.properties"
 datadir="$RW_KAFKA_STATE/data"
 bootstrap="$RW_KAFKA_HOST:$RW_KAFKA_PORT"
 
+tool_opts=(-Xmx256m -Dlog4j.configuration="file:$here/log4j-tools.properties")
+# SCRAM users and ACLs (idempotent): applied at every start, also to a running broker.
+secure() {
+  java "${tool_opts[@]}" -cp "$libs/*" "$here/Secure.java" "$bootstrap" "$RW_KAFKA_STATE/secrets" "$here/acls.txt" >&2
+}
+
 if rw_pid_alive "$pidfile" kafka.Kafka; then
   rw_log "already running (pid $(<"$pidfile")) on $bootstrap"
+  if ! rw_port_open "$RW_KAFKA_HOST" "$RW_KAFKA_SASL_SSL_PORT"; then
+    rw_die "the running broker has no SASL_SSL listener on $RW_KAFKA_HOST:$RW_KAFKA_SASL_SSL_PORT (started by an older start.sh?): bash scripts/servers.sh restart kafka"
+  fi
+  secure || rw_die "could not create the SCRAM users and ACLs"
   exit 0
 fi
 [[ -f $libs/kafka_2.13-$RW_KAFKA_VERSION.jar ]] ||
@@ -58,8 +68,6 @@ sed -e "s#@HOST@#$RW_KAFKA_HOST#g" \
   -e "s#@LOG_DIR@#$datadir#g" \
   "$here/server.properties.template" >"$props"
 
-tool_opts=(-Xmx256m -Dlog4j.configuration="file:$here/log4j-tools.properties")
-
 # Format once: the storage keeps its cluster id across restarts.
 if [[ ! -f $datadir/meta.properties ]]; then
   cluster_id=$(java "${tool_opts[@]}" -cp "$libs/*" kafka.tools.StorageTool random-uuid)
@@ -85,7 +93,8 @@ rw_log "started pid $pid, log $logfile; waiting for $bootstrap"
 start=$SECONDS
 deadline=$((SECONDS + RW_START_TIMEOUT))
 until rw_port_open "$RW_KAFKA_HOST" "$RW_KAFKA_PORT"; do
-  rw_pid_alive "$pidfile" kafka.Kafka || rw_fail_start Kafka "$logfile" "exited during startup"
+  # kill -0, not the command line: right after the fork the child may not have exec'd java yet.
+  kill -0 "$pid" 2>/dev/null || rw_fail_start Kafka "$logfile" "exited during startup"
   ((SECONDS < deadline)) || rw_fail_start Kafka "$logfile" "did not listen on $bootstrap within ${RW_START_TIMEOUT}s"
   sleep 0.25
 done
@@ -94,6 +103,5 @@ left=$((deadline - SECONDS))
 if ! java "${tool_opts[@]}" -cp "$libs/*" "$here/Ready.java" "$bootstrap" "$left" >&2; then
   rw_fail_start Kafka "$logfile" "listens on $bootstrap but does not answer metadata requests"
 fi
-java "${tool_opts[@]}" -cp "$libs/*" "$here/Secure.java" "$bootstrap" "$secrets" "$here/acls.txt" >&2 ||
-  rw_fail_start Kafka "$logfile" "could not create the SCRAM users and ACLs"
+secure || rw_fail_start Kafka "$logfile" "could not create the SCRAM users and ACLs"
 rw_log "ready on $bootstrap (SASL_SSL on $RW_KAFKA_HOST:$RW_KAFKA_SASL_SSL_PORT, CA $tlsdir/ca.pem) after $((SECONDS - start))s (pid $pid)"
