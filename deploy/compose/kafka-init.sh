@@ -9,14 +9,14 @@ bin=/opt/kafka/bin
 bootstrap=127.0.0.1:9095
 tmp=$(mktemp -d /dev/shm/kafka-init.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
-for i in $(seq 1 60); do
+for ((i = 0; i < 60; i++)); do
   "$bin/kafka-broker-api-versions.sh" --bootstrap-server "$bootstrap" >/dev/null 2>&1 && break
   sleep 2
 done
 for user in roamwatch-agent roamwatch-processor; do
   secret=/run/secrets/kafka_${user#roamwatch-}_password
   # The password goes through a 0600 file, not the command line.
-  (umask 077; printf 'SCRAM-SHA-512=[password=%s]\n' "$(cat "$secret")" >"$tmp/$user.properties")
+  (umask 077; printf 'SCRAM-SHA-512=[password=%s]\n' "$(<"$secret")" >"$tmp/$user.properties")
   "$bin/kafka-configs.sh" --bootstrap-server "$bootstrap" --alter --entity-type users --entity-name "$user" --add-config-file "$tmp/$user.properties"
 done
 acl() { "$bin/kafka-acls.sh" --bootstrap-server "$bootstrap" --add --allow-principal "$@" >/dev/null; }
