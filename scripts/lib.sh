@@ -20,6 +20,9 @@ RW_KAFKA_VERSION="${ROAMWATCH_KAFKA_VERSION:-3.9.2}"
 RW_KAFKA_HOST="127.0.0.1"
 RW_KAFKA_PORT="${ROAMWATCH_KAFKA_PORT:-9092}"
 RW_KAFKA_CONTROLLER_PORT="${ROAMWATCH_KAFKA_CONTROLLER_PORT:-9093}"
+# The SASL_SSL listener (SCRAM users, ACLs); its CA, certificates and passwords are made at
+# start in $RW_KAFKA_STATE/tls and $RW_KAFKA_STATE/secrets (docs/security.md).
+RW_KAFKA_SASL_SSL_PORT="${ROAMWATCH_KAFKA_SASL_SSL_PORT:-9094}"
 RW_KAFKA_HEAP="${ROAMWATCH_KAFKA_HEAP:--Xms256m -Xmx512m}"
 RW_KAFKA_HOME="$RW_CACHE/kafka-$RW_KAFKA_VERSION"
 RW_KAFKA_STATE="$RW_STATE/kafka"
@@ -31,7 +34,12 @@ RW_INFLUX_RPC_PORT="${ROAMWATCH_INFLUX_RPC_PORT:-8088}"
 # 2.x bucket name; on InfluxDB 1.8 a bucket is "database/retention-policy".
 RW_INFLUX_BUCKET="${ROAMWATCH_INFLUX_BUCKET:-roamwatch/autogen}"
 RW_INFLUX_HOME="$RW_CACHE/influxdb-$RW_INFLUX_VERSION"
-RW_INFLUX_STATE="$RW_STATE/influxdb"
+RW_INFLUX_STATE="${ROAMWATCH_INFLUX_STATE:-$RW_STATE/influxdb}"
+# Authentication ([http] auth-enabled): off for the shared test instance; on for the second
+# instance `influxdb-auth` of scripts/servers.sh (port 8087), which the security tests use.
+RW_INFLUX_AUTH="${ROAMWATCH_INFLUX_AUTH:-false}"
+RW_INFLUX_AUTH_PORT="${ROAMWATCH_INFLUX_AUTH_PORT:-8087}"
+RW_INFLUX_AUTH_RPC_PORT="${ROAMWATCH_INFLUX_AUTH_RPC_PORT:-8089}"
 
 # Bounded waits (seconds).
 RW_START_TIMEOUT="${ROAMWATCH_START_TIMEOUT:-120}"

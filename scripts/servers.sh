@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The real servers of the integration tests: Apache Kafka (KRaft, single node) and
-# InfluxDB 1.8 (Flux + 2.x compatibility API). See docs/testing.md.
+# InfluxDB 1.8 (Flux + 2.x compatibility API), and a second InfluxDB with authentication on
+# (influxdb-auth, port 8087) for the security tests. See docs/testing.md, docs/security.md.
 #
-# Usage: bash scripts/servers.sh install|start|stop|restart|status|reset [kafka|influxdb ...]
+# Usage: bash scripts/servers.sh install|start|stop|restart|status|reset [kafka|influxdb|influxdb-auth ...]
 #   install  apt packages for the tests (strongSwan lab via scripts/lab/install.sh, the
 #            commands of scripts/commands.txt), Kafka jars from Maven Central, influxd
 #            built from the Go module proxy; then checks every listed command is there.
@@ -16,11 +17,11 @@ set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-ALL_SERVERS=(kafka influxdb)
+ALL_SERVERS=(kafka influxdb influxdb-auth)
 scripts="$RW_REPO_ROOT/scripts"
 
 usage() {
-  sed -n '5,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '6,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -30,15 +31,27 @@ shift
 servers=("$@")
 ((${#servers[@]} > 0)) || servers=("${ALL_SERVERS[@]}")
 for s in "${servers[@]}"; do
-  case $s in kafka | influxdb) ;; *) rw_die "unknown server '$s' (known: ${ALL_SERVERS[*]})" ;; esac
+  case $s in kafka | influxdb | influxdb-auth) ;; *) rw_die "unknown server '$s' (known: ${ALL_SERVERS[*]})" ;; esac
 done
+
+# server_script SERVER ACTION: runs scripts/<server>/<action>.sh; influxdb-auth is the
+# influxdb scripts with authentication on, its own ports and state dir.
+server_script() {
+  local s=$1 action=$2
+  if [[ $s == influxdb-auth ]]; then
+    ROAMWATCH_INFLUX_AUTH=true ROAMWATCH_INFLUX_PORT=$RW_INFLUX_AUTH_PORT ROAMWATCH_INFLUX_RPC_PORT=$RW_INFLUX_AUTH_RPC_PORT \
+      ROAMWATCH_INFLUX_STATE=$RW_STATE/influxdb-auth RW_COMPONENT=influxdb-auth bash "$scripts/influxdb/$action.sh"
+  else
+    bash "$scripts/$s/$action.sh"
+  fi
+}
 
 status_one() {
   local s=$1
   case $s in
     kafka)
       if rw_pid_alive "$RW_KAFKA_STATE/kafka.pid" kafka.Kafka; then
-        echo "kafka     running  pid $(<"$RW_KAFKA_STATE/kafka.pid")  $RW_KAFKA_HOST:$RW_KAFKA_PORT  (Kafka $RW_KAFKA_VERSION, KRaft)"
+        echo "kafka     running  pid $(<"$RW_KAFKA_STATE/kafka.pid")  $RW_KAFKA_HOST:$RW_KAFKA_PORT  (Kafka $RW_KAFKA_VERSION, KRaft; SASL_SSL on $RW_KAFKA_HOST:$RW_KAFKA_SASL_SSL_PORT)"
       else
         echo "kafka     stopped  $RW_KAFKA_HOST:$RW_KAFKA_PORT  (start: bash scripts/servers.sh start kafka)"
         return 1
@@ -52,6 +65,14 @@ status_one() {
         return 1
       fi
       ;;
+    influxdb-auth)
+      if rw_pid_alive "$RW_STATE/influxdb-auth/influxd.pid" "$RW_INFLUX_HOME/influxd"; then
+        echo "influxdb-auth running  pid $(<"$RW_STATE/influxdb-auth/influxd.pid")  http://$RW_INFLUX_HOST:$RW_INFLUX_AUTH_PORT  (authentication on; token in $RW_STATE/influxdb-auth/secrets/token)"
+      else
+        echo "influxdb-auth stopped  http://$RW_INFLUX_HOST:$RW_INFLUX_AUTH_PORT  (start: bash scripts/servers.sh start influxdb-auth)"
+        return 1
+      fi
+      ;;
   esac
 }
 
@@ -62,7 +83,8 @@ install_apt() {
     bash "$scripts/lab/install.sh"
   fi
   # The commands of the build (the agent's rtnetlink helper, agent/native/rtnl-pipe.c),
-  # the server scripts and the benchmarks (scripts/commands.txt), and the C headers.
+  # the server scripts (openssl: certificates of the test broker's SASL_SSL listener and
+  # the secrets of the test servers) and the benchmarks (scripts/commands.txt).
   bash "$scripts/commands.sh" install build servers bench
   [[ -e /usr/include/linux/rtnetlink.h && -e /usr/include/stdio.h ]] || rw_apt_install libc6-dev linux-libc-dev
 }
@@ -70,7 +92,7 @@ install_apt() {
 case $cmd in
   install)
     install_apt
-    for s in "${servers[@]}"; do bash "$scripts/$s/install.sh"; done
+    for s in "${servers[@]}"; do [[ $s == influxdb-auth ]] || bash "$scripts/$s/install.sh"; done
     # Last: every external command the scripts, tests, demo and benchmarks run is there.
     bash "$scripts/commands.sh" check
     ;;
@@ -79,7 +101,7 @@ case $cmd in
     # fails when any of them fails, after all have finished.
     pids=()
     for s in "${servers[@]}"; do
-      bash "$scripts/$s/start.sh" &
+      server_script "$s" start &
       pids+=($!)
     done
     rc=0
@@ -88,11 +110,11 @@ case $cmd in
     ;;
   stop)
     # Reverse order of start.
-    for ((i = ${#servers[@]} - 1; i >= 0; i--)); do bash "$scripts/${servers[i]}/stop.sh"; done
+    for ((i = ${#servers[@]} - 1; i >= 0; i--)); do server_script "${servers[i]}" stop; done
     ;;
   restart)
-    for ((i = ${#servers[@]} - 1; i >= 0; i--)); do bash "$scripts/${servers[i]}/stop.sh"; done
-    for s in "${servers[@]}"; do bash "$scripts/$s/start.sh"; done
+    for ((i = ${#servers[@]} - 1; i >= 0; i--)); do server_script "${servers[i]}" stop; done
+    for s in "${servers[@]}"; do server_script "$s" start; done
     ;;
   status)
     rc=0
@@ -102,10 +124,11 @@ case $cmd in
   reset)
     for ((i = ${#servers[@]} - 1; i >= 0; i--)); do
       s=${servers[i]}
-      bash "$scripts/$s/stop.sh"
+      server_script "$s" stop
       case $s in
         kafka) dir=$RW_KAFKA_STATE ;;
         influxdb) dir=$RW_INFLUX_STATE ;;
+        influxdb-auth) dir=$RW_STATE/influxdb-auth ;;
       esac
       rw_log "deleting $dir"
       rm -rf -- "$dir"

@@ -1,3 +1,5 @@
 export * from './events/index.js';
 export * from './errors.js';
 export * from './log.js';
+export * from './config/index.js';
+export * from './redact.js';

@@ -56,6 +56,8 @@ describe('roamwatch agent: bad config', () => {
     const f = file('sasl.yaml', 'kafka:\n  sasl:\n    mechanism: scram-sha-256\n    username: agent\n');
     const r = runCli(['agent', '--config', f]);
     expect(r.code).toBe(2);
-    expect(r.stderr.trim()).toBe('roamwatch agent: config kafka.sasl.passwordFile: SASL scram-sha-256 needs a password: set kafka.sasl.passwordFile or ROAMWATCH_KAFKA_SASL_PASSWORD');
+    expect(r.stderr.trim()).toBe(
+      'roamwatch agent: config kafka.sasl.password: SASL scram-sha-256 needs a password: set kafka.sasl.passwordFile, ROAMWATCH_KAFKA_SASL_PASSWORD_FILE, ROAMWATCH_KAFKA_SASL_PASSWORD or systemd LoadCredential=kafka.sasl.password:PATH',
+    );
   });
 });

@@ -150,12 +150,12 @@ beforeAll(async () => {
       '--allowed-lateness-ms', '1000',
       '--pair-window-ms', '5000',
       '--influx-url', servers.influx.url,
-      '--influx-token', servers.influx.token,
       '--influx-org', servers.influx.org,
       '--influx-bucket', servers.influx.bucket,
       '--log-level', 'warn',
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    // The token is a secret: never a flag (it would show in ps).
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ROAMWATCH_INFLUX_TOKEN: servers.influx.token } },
   );
   processor.stderr!.on('data', (d: Buffer) => {
     processorErr = (processorErr + d.toString()).slice(-20_000);

@@ -16,7 +16,8 @@ const states: ViciConnectionEvent[] = [];
 
 beforeAll(async () => {
   lab = await createLab({ name: 'vici' });
-  client = new ViciClient({ uri: lab.gw.viciUri, commandTimeoutMs: 15_000, reconnect: { initialDelayMs: 50, maxDelayMs: 500 } });
+  // terminate below controls charon on purpose: this test's session may send any command.
+  client = new ViciClient({ uri: lab.gw.viciUri, allowedCommands: 'any', commandTimeoutMs: 15_000, reconnect: { initialDelayMs: 50, maxDelayMs: 500 } });
   client.connectionEvents$.subscribe((e) => states.push(e));
   await client.connect();
 });

@@ -7,7 +7,8 @@
 // `checks` below; all checks run in parallel, and every failure is reported at once.
 import { InfluxDB } from '@influxdata/influxdb-client';
 import { Kafka, logLevel } from 'kafkajs';
-import type { InfluxSettings, KafkaSettings } from './servers.js';
+import fs from 'node:fs';
+import type { InfluxAuthSettings, InfluxSettings, KafkaSettings, SecureKafkaSettings } from './servers.js';
 import { INSTALL_COMMAND, START_COMMAND, servers } from './servers.js';
 import { labCheck } from '../lab/prereq.js';
 
@@ -90,8 +91,59 @@ export function influxCheck(settings: InfluxSettings): ServerCheck {
   };
 }
 
+/** The SASL_SSL listener answers a TLS + SCRAM-SHA-512 login of the agent's user. */
+export function secureKafkaCheck(settings: SecureKafkaSettings): ServerCheck {
+  return {
+    name: `Kafka SASL_SSL listener at ${settings.brokers.join(',')} (CA ${settings.caFile})`,
+    // A broker started by an older scripts/kafka/start.sh has no SASL_SSL listener yet.
+    fix: `${START_COMMAND}; a broker started before the SASL_SSL listener existed: bash scripts/servers.sh restart kafka`,
+    timeoutMs: 15_000,
+    run: async () => {
+      const kafka = new Kafka({
+        clientId: 'roamwatch-global-setup',
+        brokers: settings.brokers,
+        ssl: { ca: [fs.readFileSync(settings.caFile, 'utf8')] },
+        sasl: { mechanism: 'scram-sha-512', username: 'roamwatch-agent', password: fs.readFileSync(settings.passwordFile('roamwatch-agent'), 'utf8').trim() },
+        connectionTimeout: 3_000,
+        requestTimeout: 5_000,
+        retry: { retries: 1, initialRetryTime: 200, maxRetryTime: 1_000 },
+        logLevel: logLevel.NOTHING,
+      });
+      const admin = kafka.admin();
+      try {
+        await admin.connect();
+        await admin.describeCluster();
+      } finally {
+        await admin.disconnect().catch(() => undefined);
+      }
+    },
+  };
+}
+
+/** The InfluxDB with authentication refuses no token and accepts the test token. */
+export function influxAuthCheck(settings: InfluxAuthSettings): ServerCheck {
+  return {
+    name: `InfluxDB with authentication at ${settings.url}`,
+    fix: START_COMMAND,
+    timeoutMs: 15_000,
+    run: async () => {
+      const write = (token?: string) =>
+        fetch(`${settings.url}/api/v2/write?org=${settings.org}&bucket=${encodeURIComponent(settings.bucket)}&precision=ns`, {
+          method: 'POST',
+          body: 'roamwatch_setup_check ok=1i',
+          headers: token ? { authorization: `Token ${token}` } : {},
+          signal: AbortSignal.timeout(5_000),
+        });
+      const anonymous = await write();
+      if (anonymous.status !== 401) throw new Error(`a write without a token answered ${anonymous.status}, not 401: authentication is off`);
+      const ok = await write(fs.readFileSync(settings.tokenFile, 'utf8').trim());
+      if (ok.status !== 204) throw new Error(`a write with the token of ${settings.tokenFile} answered ${ok.status}`);
+    },
+  };
+}
+
 /** Every prerequisite of the integration tests. Extend with checks.push(...). */
-export const checks: ServerCheck[] = [kafkaCheck(servers.kafka), influxCheck(servers.influx), labCheck()];
+export const checks: ServerCheck[] = [kafkaCheck(servers.kafka), influxCheck(servers.influx), secureKafkaCheck(servers.secureKafka), influxAuthCheck(servers.influxAuth), labCheck()];
 
 /** Runs the checks in parallel; throws one Error that lists every failure and its fix. */
 export async function runChecks(list: readonly ServerCheck[] = checks): Promise<void> {

@@ -20,9 +20,34 @@ export interface InfluxSettings {
   bucket: string;
 }
 
+/**
+ * The test broker's SASL_SSL listener (scripts/kafka/start.sh): TLS with the CA the script
+ * made, SCRAM users whose passwords it wrote, ACLs of scripts/kafka/acls.txt.
+ */
+export interface SecureKafkaSettings {
+  /** host:port of the SASL_SSL listener, from ROAMWATCH_KAFKA_SASL_SSL_PORT (default 9094). */
+  brokers: string[];
+  /** The broker's state dir: tls/ca.pem, tls/ca.key, secrets/<user>.password. */
+  stateDir: string;
+  caFile: string;
+  /** File holding the password of a SCRAM user (roamwatch-agent, roamwatch-processor). */
+  passwordFile(user: string): string;
+}
+
+/** The second InfluxDB (`influxdb-auth`), with authentication on. */
+export interface InfluxAuthSettings {
+  url: string;
+  /** File holding the token ("roamwatch:<password>") of a user allowed to write the bucket. */
+  tokenFile: string;
+  org: string;
+  bucket: string;
+}
+
 export interface ServerSettings {
   kafka: KafkaSettings;
   influx: InfluxSettings;
+  secureKafka: SecureKafkaSettings;
+  influxAuth: InfluxAuthSettings;
 }
 
 type Env = Record<string, string | undefined>;
@@ -40,7 +65,23 @@ export function readServerSettings(env: Env = process.env): ServerSettings {
     .map((b) => b.trim())
     .filter((b) => b.length > 0);
   const influxPort = nonEmpty(env['ROAMWATCH_INFLUX_PORT']) ?? '8086';
+  const state = nonEmpty(env['ROAMWATCH_STATE']) ?? '/var/lib/roamwatch-test';
+  const kafkaState = `${state}/kafka`;
+  const saslPort = nonEmpty(env['ROAMWATCH_KAFKA_SASL_SSL_PORT']) ?? '9094';
+  const influxAuthPort = nonEmpty(env['ROAMWATCH_INFLUX_AUTH_PORT']) ?? '8087';
   return {
+    secureKafka: {
+      brokers: [`127.0.0.1:${saslPort}`],
+      stateDir: kafkaState,
+      caFile: `${kafkaState}/tls/ca.pem`,
+      passwordFile: (user: string) => `${kafkaState}/secrets/${user}.password`,
+    },
+    influxAuth: {
+      url: `http://127.0.0.1:${influxAuthPort}`,
+      tokenFile: `${state}/influxdb-auth/secrets/token`,
+      org: 'roamwatch',
+      bucket: nonEmpty(env['ROAMWATCH_INFLUX_BUCKET']) ?? 'roamwatch/autogen',
+    },
     kafka: { brokers },
     influx: {
       url: (nonEmpty(env['ROAMWATCH_INFLUX_URL']) ?? `http://127.0.0.1:${influxPort}`).replace(/\/+$/, ''),

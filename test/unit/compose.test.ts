@@ -102,17 +102,72 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  it('services start in order: depends_on with conditions, on services that have healthchecks', () => {
+  it('services start in order: depends_on with conditions, on services that have healthchecks or run once', () => {
+    // One-shot services (restart "no": preflight, kafka-init) are waited for until they
+    // succeed; long-running ones until they are healthy.
+    const oneShot = (s: Service | undefined) => (s as { restart?: string } | undefined)?.restart === 'no';
     for (const [name, s] of services) {
-      expect(s.healthcheck?.test.length, `${name} has a healthcheck`).toBeGreaterThan(0);
+      if (!oneShot(s)) expect(s.healthcheck?.test.length, `${name} has a healthcheck`).toBeGreaterThan(0);
       for (const [dep, cond] of Object.entries(s.depends_on ?? {})) {
         expect(compose.services[dep], `${name} depends on ${dep}`).toBeDefined();
-        expect(cond.condition, `${name} → ${dep}`).toBe('service_healthy');
-        expect(compose.services[dep]?.healthcheck, dep).toBeDefined();
+        if (oneShot(compose.services[dep])) {
+          expect(cond.condition, `${name} → ${dep}`).toBe('service_completed_successfully');
+        } else {
+          expect(cond.condition, `${name} → ${dep}`).toBe('service_healthy');
+          expect(compose.services[dep]?.healthcheck, dep).toBeDefined();
+        }
       }
     }
-    expect(Object.keys(compose.services['processor']?.depends_on ?? {}).sort()).toEqual(['influxdb', 'kafka']);
+    expect(Object.keys(compose.services['processor']?.depends_on ?? {}).sort()).toEqual(['influxdb', 'kafka-init']);
+    expect(Object.keys(compose.services['kafka-init']?.depends_on ?? {})).toEqual(['kafka']);
     expect(Object.keys(compose.services['grafana']?.depends_on ?? {})).toEqual(['influxdb']);
+    for (const s of ['kafka', 'influxdb']) expect(Object.keys(compose.services[s]?.depends_on ?? {}), s).toEqual(['preflight']);
+  });
+
+  it('is secure by default: secrets only as compose secrets, only SASL_SSL published, the rest on loopback', () => {
+    // No secret in the environment or on a command line.
+    for (const [name, s] of services) {
+      for (const [k, v] of Object.entries(s.environment ?? {})) {
+        if (/PASSWORD|TOKEN|SECRET/.test(k) && !/_FILE$|__FILE$/.test(k)) expect.fail(`${name}: ${k}=${String(v)} puts a secret in the environment`);
+      }
+    }
+    const kafka = compose.services['kafka']!.environment!;
+    const map = Object.fromEntries(String(kafka['KAFKA_LISTENER_SECURITY_PROTOCOL_MAP']).split(',').map((x) => x.split(':')));
+    expect(map).toMatchObject({ EXTERNAL: 'SASL_SSL', INTERNAL: 'SASL_SSL' });
+    // Unauthenticated listeners exist only on the container's loopback.
+    for (const l of String(kafka['KAFKA_LISTENERS']).split(',')) {
+      const [name, addr] = l.split('://');
+      if (map[name!] === 'PLAINTEXT') expect(addr, l).toMatch(/^127\.0\.0\.1:/);
+    }
+    expect(kafka['KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND']).toBe('false');
+    const ports = (n: string) => ((compose.services[n] as { ports?: string[] }).ports ?? []).join(' ');
+    expect(ports('kafka')).toMatch(/:9094$/);
+    expect(ports('influxdb')).toMatch(/^127\.0\.0\.1:/);
+    expect(ports('grafana')).toMatch(/^\$\{ROAMWATCH_GRAFANA_BIND:-127\.0\.0\.1\}:/);
+    expect(read('.env.example')).not.toMatch(/change-me/);
+  });
+
+  it('the preflight refuses placeholder, short and missing secrets, and accepts real ones', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(join(tmpdir(), 'rw-preflight-'));
+    const run = () => spawnSync(process.execPath, [join(root, 'deploy/compose/preflight.mjs')], { env: { SECRETS_DIR: dir }, encoding: 'utf8' });
+    try {
+      expect(run().status).toBe(2);
+      for (const n of ['kafka_agent_password', 'kafka_processor_password', 'influx_admin_password', 'influx_token', 'grafana_admin_password']) writeFileSync(join(dir, n), '0123456789abcdef0123456789abcdef\n');
+      writeFileSync(join(dir, 'kafka_ca_pem'), '-----BEGIN CERTIFICATE-----\nx\n');
+      writeFileSync(join(dir, 'kafka_broker_pem'), '-----BEGIN PRIVATE KEY-----\nx\n-----BEGIN CERTIFICATE-----\nx\n');
+      expect(run().status).toBe(0);
+      writeFileSync(join(dir, 'grafana_admin_password'), 'change-me-grafana-admin\n');
+      writeFileSync(join(dir, 'influx_token'), 'short\n');
+      const r = run();
+      expect(r.status).toBe(2);
+      expect(r.stderr).toContain('grafana_admin_password: is a placeholder');
+      expect(r.stderr).toContain('influx_token: only 5 characters');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('data lives in declared named volumes, and every bind-mounted or built path exists in the repository', () => {
@@ -144,7 +199,12 @@ describe('docker-compose.yml', () => {
     const provisioning = read('grafana/provisioning/datasources/roamwatch.yaml') + read('grafana/provisioning/alerting/roamwatch.yaml');
     const used = new Set([...provisioning.matchAll(/\$\{?(ROAMWATCH_[A-Z0-9_]+)\}?/g)].map((m) => m[1]!));
     expect(used.size).toBeGreaterThan(3);
-    for (const v of used) expect(env, v).toHaveProperty(v);
+    // The token is exported by the entrypoint from the compose secret, not set in the environment.
+    const entry = JSON.stringify((compose.services['grafana'] as { entrypoint?: string[] }).entrypoint ?? []);
+    for (const v of used) {
+      if (v === 'ROAMWATCH_INFLUX_TOKEN') expect(entry).toContain('ROAMWATCH_INFLUX_TOKEN=\\"$$(cat /run/secrets/influx_token)');
+      else expect(env, v).toHaveProperty(v);
+    }
   });
 });
 

@@ -4,7 +4,7 @@
  */
 export { createAgentSources } from './sources.js';
 export type { AgentSources, AgentSourcesOptions, Emit, SourceAdapter, SourceContext, SourceName, SourceReport, SourceState } from './sources.js';
-export { CONFIG_KEYS, envName, loadAgentConfig, summarizeConfig, SASL_PASSWORD_ENV } from './config.js';
+export { CONFIG_KEYS, buildAgentConfig, envName, loadAgentConfig, summarizeConfig, SASL_PASSWORD_ENV } from './config.js';
 export type { AgentConfig, AgentSecrets, ConfigKey, LoadConfigInput, LoadedConfig } from './config.js';
 export { runAgent, createTransport } from './run.js';
 export type { RunAgentOptions, RunningAgent } from './run.js';

@@ -45,6 +45,9 @@ export interface RtnetlinkSourceOptions {
   resyncBackoffMaxMs?: number;
 }
 
+/** The whole environment of the rtnl-pipe helper (and of `ip netns exec` in front of it). */
+export const HELPER_ENV: Readonly<Record<string, string>> = Object.freeze({ PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' });
+
 export class RtnetlinkConfigError extends Error {
   override readonly name = 'RtnetlinkConfigError';
 }
@@ -214,7 +217,9 @@ export class RtnetlinkSource {
     const [cmd, argv] = this.netns === undefined
       ? [this.helperPath, args]
       : ['ip', ['netns', 'exec', this.netns, this.helperPath, ...args]];
-    const child = spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
+    // A minimal environment: the helper needs nothing of the agent's, and the agent's may hold
+    // secrets (ROAMWATCH_KAFKA_SASL_PASSWORD…) that would show in /proc/<helper>/environ.
+    const child = spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'pipe'], env: HELPER_ENV });
     this.child = child;
     this.decoder = new FrameDecoder();
     const ready = new Promise<void>((resolve, reject) => {

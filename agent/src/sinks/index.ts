@@ -8,5 +8,7 @@ export { SpooledSink } from './spooled-sink.js';
 export type { SpooledSinkOptions } from './spooled-sink.js';
 export { KafkaTransport, KafkaTopicError, kafkaTlsConfig } from './kafka.js';
 export type { KafkaCompression, KafkaSaslOptions, KafkaTlsOptions, KafkaTransportOptions } from './kafka.js';
+export { KafkaAccessError, explainKafkaError } from './kafka-errors.js';
+export type { KafkaAccessCause } from './kafka-errors.js';
 export { FileTransport, StreamTransport } from './lines.js';
 export type { Sink, SinkState, SinkStatusReport, Transport } from './types.js';

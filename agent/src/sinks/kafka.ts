@@ -26,6 +26,7 @@ import type { Logger } from '@roamwatch/core';
 import type { SpoolRecord } from './spool.js';
 import type { Transport } from './types.js';
 import { applyKafkajsIdleFix } from './kafkajs-idle-fix.js';
+import { explainKafkaError } from './kafka-errors.js';
 
 export type KafkaCompression = 'gzip' | 'none';
 
@@ -36,6 +37,8 @@ export interface KafkaTlsOptions {
   certFile?: string;
   /** Client key (PEM) for mutual TLS; a secret: read from the file, never logged. */
   keyFile?: string;
+  /** Passphrase of an encrypted keyFile; a secret, never logged. */
+  keyPassphrase?: string;
   /** Server name for SNI and certificate checks (default: the broker host). */
   serverName?: string;
   /** Verify the brokers' certificates (default true). */
@@ -96,6 +99,7 @@ export function kafkaTlsConfig(tls: KafkaTlsOptions | undefined): ConnectionOpti
     ...(ca ? { ca: [ca] } : {}),
     ...(cert ? { cert } : {}),
     ...(key ? { key } : {}),
+    ...(key && tls.keyPassphrase ? { passphrase: tls.keyPassphrase } : {}),
     ...(tls.serverName ? { servername: tls.serverName } : {}),
     rejectUnauthorized: tls.rejectUnauthorized ?? true,
   };
@@ -156,6 +160,19 @@ export class KafkaTransport implements Transport {
   }
 
   async connect(): Promise<void> {
+    try {
+      await this.connectOnce();
+    } catch (err) {
+      throw this.explain(err);
+    }
+  }
+
+  /** A refused login, certificate or ACL gets a message naming the cause (KafkaAccessError). */
+  private explain(err: unknown): unknown {
+    return explainKafkaError(err, { brokers: this.o.brokers, tls: Boolean(this.o.tls), sasl: this.o.sasl?.mechanism });
+  }
+
+  private async connectOnce(): Promise<void> {
     if (!this.topicReady) {
       await this.ensureTopic();
       this.topicReady = true;
@@ -217,12 +234,16 @@ export class KafkaTransport implements Transport {
   async send(records: readonly SpoolRecord[]): Promise<void> {
     if (!this.producer) await this.connect();
     const key = this.o.key;
-    await this.producer!.send({
-      topic: this.o.topic,
-      acks: -1,
-      compression: this.o.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
-      messages: records.map((r) => ({ key, value: r.line })),
-    });
+    try {
+      await this.producer!.send({
+        topic: this.o.topic,
+        acks: -1,
+        compression: this.o.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
+        messages: records.map((r) => ({ key, value: r.line })),
+      });
+    } catch (err) {
+      throw this.explain(err);
+    }
   }
 
   async close(): Promise<void> {

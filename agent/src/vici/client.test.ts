@@ -13,7 +13,7 @@ afterEach(async () => {
 
 async function setup(): Promise<{ fake: FakeCharon; client: ViciClient }> {
   const fake = await FakeCharon.start();
-  const client = new ViciClient({ uri: fake.uri });
+  const client = new ViciClient({ uri: fake.uri, allowedCommands: 'any' });
   cleanups.push(async () => {
     await client.close();
     await fake.stop();

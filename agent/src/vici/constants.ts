@@ -8,6 +8,16 @@
  */
 
 /** Packet types: the first byte of every transport segment. */
+/**
+ * The VICI commands roamwatch sends: all of them only read charon's state. The VICI socket
+ * also controls charon (initiate, terminate, load-conn, unload-conn, redirect, ...); a session
+ * refuses any command outside its allowlist (ViciSessionOptions.allowedCommands, default this
+ * list) before anything reaches the socket, so neither a bug nor a crafted input can make the
+ * agent, watch or doctor change charon. Streamed events (list-sa, list-conn, ike-updown, log…)
+ * are registrations, not commands, and are not affected.
+ */
+export const ViciReadOnlyCommands: readonly string[] = Object.freeze(['version', 'stats', 'list-sas', 'list-conns']);
+
 export const PktCmdRequest = 0;
 /** Unnamed response to a CMD_REQUEST. */
 export const PktCmdResponse = 1;

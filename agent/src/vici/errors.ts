@@ -26,6 +26,7 @@ export type ViciErrorCode =
   | 'connection'
   | 'timeout'
   | 'command-unknown'
+  | 'command-not-allowed'
   | 'event-unknown'
   | 'command-failed'
   | 'protocol'
@@ -161,6 +162,15 @@ export class ViciLimitError extends ViciError {
 export class ViciInvalidValueError extends ViciError {
   constructor(path: string, reason: string) {
     super('invalid-value', `cannot encode ${path}: ${reason}`, false);
+  }
+}
+
+/** A command outside the session's allowlist (ViciReadOnlyCommands by default): never sent. */
+export class ViciCommandNotAllowedError extends ViciError {
+  readonly command: string;
+  constructor(command: string, allowed: readonly string[]) {
+    super('command-not-allowed', `vici command "${command}" is not allowed on this session (allowed: ${allowed.join(', ')}): roamwatch only reads charon's state`, false);
+    this.command = command;
   }
 }
 

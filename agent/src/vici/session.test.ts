@@ -25,7 +25,7 @@ afterEach(async () => {
 async function setup(fakeOpts: FakeCharonOptions = {}, opts: ViciSessionOptions = {}): Promise<{ fake: FakeCharon; session: ViciSession; states: ViciConnectionEvent[] }> {
   const fake = await FakeCharon.start(fakeOpts);
   fake.command('version', () => ({ daemon: 'charon', version: '5.9.8' }));
-  const session = new ViciSession({ uri: fake.uri, commandTimeoutMs: 2000, reconnect: { initialDelayMs: 10, maxDelayMs: 50 }, ...opts });
+  const session = new ViciSession({ uri: fake.uri, commandTimeoutMs: 2000, reconnect: { initialDelayMs: 10, maxDelayMs: 50 }, allowedCommands: 'any', ...opts });
   const states: ViciConnectionEvent[] = [];
   session.connectionEvents$.subscribe((e) => states.push(e));
   cleanups.push(async () => {

@@ -43,8 +43,10 @@ import {
   PktEventUnknown,
   PktEventUnregister,
   packetTypeNames,
+  ViciReadOnlyCommands,
 } from './constants.js';
 import {
+  ViciCommandNotAllowedError,
   ViciCommandUnknownError,
   ViciConfigError,
   ViciConnectionError,
@@ -82,6 +84,12 @@ export interface ViciSessionOptions {
   /** Events handed to one subscriber per macrotask. Default 256. */
   deliveryBatch?: number;
   reconnect?: ViciReconnectOptions;
+  /**
+   * Commands this session may send. Default ViciReadOnlyCommands (what roamwatch needs);
+   * 'any' for tests and tools that control charon on purpose. roamwatch's own code never
+   * widens it (a unit test checks that).
+   */
+  allowedCommands?: readonly string[] | 'any';
 }
 
 /** An event as received: name, decoded message, receive time (ms since the epoch). */
@@ -174,6 +182,7 @@ const knownOptionKeys = new Set([
   'eventBufferSize',
   'deliveryBatch',
   'reconnect',
+  'allowedCommands',
 ]);
 const knownReconnectKeys = new Set(['enabled', 'initialDelayMs', 'maxDelayMs', 'factor', 'maxAttempts']);
 
@@ -191,6 +200,7 @@ interface ResolvedOptions {
   eventBufferSize: number;
   deliveryBatch: number;
   reconnect: Required<ViciReconnectOptions>;
+  allowedCommands: ReadonlySet<string> | 'any';
 }
 
 /** Validates options up front (fail fast, exact messages); connecting is separate. */
@@ -215,6 +225,7 @@ export function resolveViciSessionOptions(options: ViciSessionOptions = {}): Res
       factor: options.reconnect?.factor ?? 2,
       maxAttempts: options.reconnect?.maxAttempts ?? Infinity,
     },
+    allowedCommands: options.allowedCommands === 'any' ? 'any' : new Set(options.allowedCommands ?? ViciReadOnlyCommands),
   };
   parseViciUri(r.uri);
   positive('commandTimeoutMs', r.commandTimeoutMs, false);
@@ -440,6 +451,8 @@ export class ViciSession {
     options: ViciCallOptions | undefined,
   ): Promise<{ response: ViciMessage; streamed: ViciMessage[] }> {
     if (this.state === 'closed') return Promise.reject(new ViciSessionClosedError(command));
+    const allowed = this.options.allowedCommands;
+    if (allowed !== 'any' && !allowed.has(command)) return Promise.reject(new ViciCommandNotAllowedError(command, [...allowed]));
     // Encoding errors (limits) surface here, synchronously with the call.
     let frame: Buffer;
     try {

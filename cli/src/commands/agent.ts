@@ -10,71 +10,29 @@
  */
 import type { Command } from 'commander';
 import { ConfigError, EXIT, createLogger, errorMessage } from '@roamwatch/core';
-import { loadAgentConfig, runAgent } from '@roamwatch/agent';
-import type { ConfigKey } from '@roamwatch/agent';
-
-/** Flag (commander's camelCase option name) → config key. */
-const FLAG_KEYS: Record<string, ConfigKey> = {
-  vici: 'vici.uri',
-  hostId: 'hostId',
-  brokers: 'kafka.brokers',
-  topic: 'kafka.topic',
-  sink: 'sink',
-  spoolDir: 'spool.dir',
-  strongswanConf: 'path.strongswanConf',
-  swanctlConf: 'path.swanctlConf',
-  remediationDir: 'path.remediationDir',
-  logLevel: 'log.level',
-  statusIntervalMs: 'status.intervalMs',
-  spoolMaxBytes: 'spool.maxBytes',
-  spoolOnFull: 'spool.onFull',
-  topicPartitions: 'kafka.topicPartitions',
-};
+import { CONFIG_KEYS, buildAgentConfig, runAgent } from '@roamwatch/agent';
+import { addConfigOptions, loadCommandConfig } from '../config.js';
 
 export function configure(cmd: Command): void {
-  cmd
-    .description(
-      'Run on a gateway: stream rtnetlink and charon VICI events, stamped into the roamwatch envelope,\n' +
-        'to Kafka (or stdout / a JSON-lines file) through a durable on-disk spool. Runs until SIGTERM.',
-    )
-    .option('--config <file>', 'config file (YAML, or JSON if it ends in .json); see deploy/roamwatch-agent.example.yaml')
-    .option('--vici <uri>', "charon's VICI socket (default unix:///var/run/charon.vici)")
-    .option('--host-id <id>', 'host id in every event and the Kafka key (default: the hostname)')
-    .option('--brokers <list>', 'Kafka bootstrap brokers, comma-separated host:port (default 127.0.0.1:9092)')
-    .option('--topic <name>', 'Kafka topic (default roamwatch.events)')
-    .option('--topic-partitions <n>', 'partitions when the agent creates the topic (default 12)')
-    .option('--sink <sink>', 'kafka | stdout | file:PATH (default kafka)')
-    .option('--spool-dir <dir>', 'spool directory (default /var/lib/roamwatch/spool)')
-    .option('--spool-max-bytes <n>', 'spool bound in bytes (default 1073741824)')
-    .option('--spool-on-full <policy>', 'drop-oldest | drop-newest (default drop-oldest)')
-    .option('--strongswan-conf <file>', 'strongswan.conf for the path analyzer (default /etc/strongswan.conf)')
-    .option('--swanctl-conf <file>', "swanctl.conf, read for each connection's mobike setting (default /etc/swanctl/swanctl.conf)")
-    .option('--remediation-dir <dir>', "roamwatch doctor --apply's journal, read to attribute at-risk → valid transitions (default /var/lib/roamwatch/remediation)")
-    .option('--status-interval-ms <ms>', 'agent.status heartbeat interval (default 30000; 0 = none)')
-    .option('--log-level <level>', 'error | warn | info | debug (default info)')
-    .addHelpText(
-      'after',
-      '\nEvery config key can also be set in the environment as ROAMWATCH_<KEY> (kafka.topicPartitions →\n' +
-        'ROAMWATCH_KAFKA_TOPIC_PARTITIONS). Secrets: kafka.sasl.passwordFile or ROAMWATCH_KAFKA_SASL_PASSWORD, never a flag.\n' +
-        'Exit codes: 0 stopped cleanly, 2 bad config (the message names the key) or a fatal error.',
-    );
+  cmd.description(
+    'Run on a gateway: stream rtnetlink and charon VICI events, stamped into the roamwatch envelope,\n' +
+      'to Kafka (or stdout / a JSON-lines file) through a durable on-disk spool. Runs until SIGTERM.\n' +
+      'Every key is documented in deploy/roamwatch-agent.example.yaml.',
+  );
+  addConfigOptions(cmd, CONFIG_KEYS);
+  cmd.addHelpText('after', '\nExit codes: 0 stopped cleanly, 2 bad config (the message names the key) or a fatal error.');
 }
 
 export async function run(options: Record<string, unknown>): Promise<number> {
-  const flags: Partial<Record<ConfigKey, unknown>> = {};
-  for (const [flag, key] of Object.entries(FLAG_KEYS)) if (options[flag] !== undefined) flags[key] = options[flag];
-  let loaded;
-  try {
-    loaded = loadAgentConfig({ file: options.config as string | undefined, flags });
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`roamwatch agent: ${err.message}\n`);
-      return EXIT.error;
-    }
-    throw err;
-  }
+  const cfg = loadCommandConfig('agent', CONFIG_KEYS, options, ({ values, origins }) => {
+    const built = buildAgentConfig(values, origins);
+    return { ...built, warnings: built.config.warnings };
+  });
+  if (cfg.exit !== undefined) return cfg.exit;
+  const loaded = cfg.built;
   const { config } = loaded;
   const logger = createLogger({ level: config.logLevel, defaultMeta: { host: config.hostId } });
+  for (const w of config.warnings) logger.warn(w);
   let agent;
   try {
     agent = runAgent({ config, logger });

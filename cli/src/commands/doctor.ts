@@ -12,7 +12,6 @@
  */
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import { Option } from 'commander';
 import { EXIT, errorMessage } from '@roamwatch/core';
 import type { Connection, IkeSa } from '@roamwatch/core';
 import {
@@ -33,6 +32,9 @@ import {
 } from '@roamwatch/agent';
 import type { KernelLookupKey, KernelRouteAnswer } from '@roamwatch/agent';
 import { addRemedyOptions, isRemedy, remedyUsageError } from './doctor-remedy-options.js';
+import { CONFIG_KEYS as AGENT_KEYS } from '@roamwatch/agent';
+import type { ConfigTable } from '@roamwatch/core';
+import { addConfigOptions, loadCommandConfig } from '../config.js';
 
 export interface DoctorSources {
   /** IKE_SAs, connections and the daemon version from charon. */
@@ -251,20 +253,24 @@ export function formatText(r: DoctorResult): string {
   return `${out.join('\n')}\n`;
 }
 
+/** doctor's keys (the same mechanism and names as the agent's: file + env + flags, cli/src/config.ts). */
+export const DOCTOR_KEYS = {
+  'vici.uri': AGENT_KEYS['vici.uri'],
+  'path.strongswanConf': { type: 'string', default: '', flag: 'strongswan-conf', doc: "charon's strongswan.conf (\"\" = $STRONGSWAN_CONF, else /etc/strongswan.conf)." },
+  'path.swanctlConf': { type: 'string', default: '', flag: 'swanctl-conf', doc: `swanctl.conf, read for each connection's mobike setting ("" = ${DEFAULT_SWANCTL_CONF}; a warning says when it does not exist).` },
+  netns: { type: 'string', default: '', doc: 'Read routes and ask the kernel in this network namespace (`ip -n`), when charon runs in one.' },
+  assumeMobike: { type: ['unknown', 'yes', 'no'] as const, default: 'unknown', doc: "Whether MOBIKE was negotiated (VICI does not report it; e.g. seen as N(MOBIKE_SUP) both ways in charon's log)." },
+  charonVersion: { type: 'string', default: '', doc: 'Model this charon version instead of the one charon reports (e.g. 6.0.1).' },
+  format: { type: ['text', 'json'] as const, default: 'text', doc: 'Output format.' },
+} as const satisfies ConfigTable;
+
 export function configure(cmd: Command): void {
-  cmd
-    .description(
-      'check every IKE_SA against the routing table as charon will on the next route/address/link change: ' +
-        'immune, valid (and the route that keeps it), at risk (what charon will do) with the exact fix. ' +
-        'Run it in charon\'s network namespace.',
-    )
-    .option('--vici <uri>', "charon's VICI socket", 'unix:///var/run/charon.vici')
-    .option('--strongswan-conf <path>', "charon's strongswan.conf (default: $STRONGSWAN_CONF, else /etc/strongswan.conf)")
-    .option('--swanctl-conf <path>', `swanctl.conf, read for each connection's mobike setting (default: ${DEFAULT_SWANCTL_CONF}; a warning says when it does not exist)`)
-    .option('--netns <name>', "read routes and ask the kernel in this network namespace (`ip -n`), when charon runs in one")
-    .addOption(new Option('--assume-mobike <yes|no>', 'whether MOBIKE was negotiated (VICI does not report it; e.g. seen as N(MOBIKE_SUP) both ways in charon\'s log)').choices(['yes', 'no']))
-    .option('--charon-version <version>', 'model this charon version instead of the one charon reports (e.g. 6.0.1)')
-    .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'));
+  cmd.description(
+    'check every IKE_SA against the routing table as charon will on the next route/address/link change: ' +
+      'immune, valid (and the route that keeps it), at risk (what charon will do) with the exact fix. ' +
+      "Run it in charon's network namespace.",
+  );
+  addConfigOptions(cmd, DOCTOR_KEYS);
   addRemedyOptions(cmd);
   cmd.addHelpText(
     'after',
@@ -273,34 +279,42 @@ export function configure(cmd: Command): void {
   );
 }
 
-export function doctorOptions(options: Record<string, unknown>, uri: string): DoctorOptions {
+type DoctorValues = { 'vici.uri': string; 'path.strongswanConf': string; 'path.swanctlConf': string; charonVersion: string; assumeMobike: 'unknown' | 'yes' | 'no'; format: 'text' | 'json' };
+
+/** The analysis options from doctor's loaded configuration (file + env + flags). */
+export function doctorOptions(v: DoctorValues): DoctorOptions {
   return {
-    vici: uri,
-    strongswanConf: options['strongswanConf'] as string | undefined,
-    swanctlConf: options['swanctlConf'] as string | undefined,
-    charonVersion: options['charonVersion'] as string | undefined,
-    assumeMobike: options['assumeMobike'] === undefined ? undefined : options['assumeMobike'] === 'yes',
-    format: options['format'] as 'text' | 'json',
+    vici: v['vici.uri'],
+    strongswanConf: v['path.strongswanConf'] || undefined,
+    swanctlConf: v['path.swanctlConf'] || undefined,
+    charonVersion: v.charonVersion || undefined,
+    assumeMobike: v.assumeMobike === 'unknown' ? undefined : v.assumeMobike === 'yes',
+    format: v.format,
   };
 }
 
 export async function run(options: Record<string, unknown>): Promise<number> {
-  const uri = String(options['vici'] ?? 'unix:///var/run/charon.vici');
   const usage = remedyUsageError(options);
   if (usage) {
     process.stderr.write(`roamwatch doctor: ${usage}\n`);
     return EXIT.error;
   }
+  const cfg = loadCommandConfig('doctor', DOCTOR_KEYS, options, () => ({}));
+  if (cfg.exit !== undefined) return cfg.exit;
+  const v = cfg.loaded.values;
+  const uri = v['vici.uri'];
   if (isRemedy(options)) {
     const { runRemedy } = await import('./doctor-remedy.js');
-    return runRemedy(options, doctorOptions(options, uri), uri);
+    // The remediation code reads the connection settings by their option names: give it
+    // the loaded values, so that settings from the environment or a config file count too.
+    return runRemedy({ ...options, vici: uri, netns: v.netns || undefined, format: v.format }, doctorOptions(v), uri);
   }
   try {
     const r = await runDoctor(
-      doctorOptions(options, uri),
-      realSources(uri, { netns: options['netns'] as string | undefined }),
+      doctorOptions(v),
+      realSources(uri, { netns: v.netns || undefined }),
     );
-    process.stdout.write(options['format'] === 'json' ? `${JSON.stringify(r, null, 2)}\n` : formatText(r));
+    process.stdout.write(v.format === 'json' ? `${JSON.stringify(r, null, 2)}\n` : formatText(r));
     return exitCodeFor(r);
   } catch (err) {
     process.stderr.write(`roamwatch doctor: ${errorMessage(err)}\n`);

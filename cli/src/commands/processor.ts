@@ -2,70 +2,93 @@
  * `roamwatch processor`: the Kafka consumer group that correlates, writes InfluxDB points
  * and publishes findings (docs/processor.md). Runs until SIGTERM/SIGINT, then stops in
  * order: stop consuming → drain the sinks → commit → disconnect.
+ *
+ * Configuration: PROCESSOR_KEYS (file + env + flags, cli/src/config.ts); Kafka TLS/SASL are the
+ * shared client keys, the InfluxDB token a secret read from a file or the environment.
  */
 import type { Command } from 'commander';
-import { ConfigError, EXIT, createLogger, errorMessage, resolveLogLevel } from '@roamwatch/core';
+import { ConfigError, EXIT, INFLUX_KEYS, KAFKA_CLIENT_KEYS, LOG_KEYS, createLogger, errorMessage, influxSettings, kafkaClientSettings, maskUrl } from '@roamwatch/core';
+import type { ConfigTable } from '@roamwatch/core';
 import { startProcessor, formatFinding } from '@roamwatch/processor';
-import type { InfluxSinkOptions } from '@roamwatch/processor';
-import { correlationOptions, influxOptions, addCorrelationFlags, addInfluxFlags, intFlag } from './pipeline-flags.js';
+import { explainKafkaError } from '@roamwatch/agent';
+import { addConfigOptions, loadCommandConfig } from '../config.js';
+import { CORRELATION_KEYS, correlationOptions, kafkajsSecurity } from './pipeline-flags.js';
+
+const TOPIC_RE = /^[A-Za-z0-9._-]{1,249}$/;
+const topicCheck = (v: string) => (v === '' || TOPIC_RE.test(v) ? undefined : 'expected a Kafka topic name: letters, digits, . _ - (max 249)');
+
+export const PROCESSOR_KEYS = {
+  ...LOG_KEYS,
+  ...KAFKA_CLIENT_KEYS,
+  'kafka.clientId': { type: 'string', default: 'roamwatch-processor', doc: 'Kafka client id (quotas, broker logs).' },
+  'kafka.topic': { type: 'string', default: 'roamwatch.events', flag: 'topic', doc: 'Topic of agent events.', check: topicCheck },
+  'kafka.groupId': { type: 'string', default: 'roamwatch-processor', flag: 'group', doc: 'Consumer group id (the ACLs name it).' },
+  'kafka.findingsTopic': { type: 'string', default: 'roamwatch.findings', flag: 'findings-topic', doc: "Findings topic ('none' disables).", check: (v: string) => (v === 'none' ? undefined : topicCheck(v)) },
+  'kafka.deadLetterTopic': { type: 'string', default: '', flag: 'dead-letter-topic', doc: 'Dead-letter topic ("" = <kafka.topic>.dead-letter).', check: topicCheck },
+  maxInFlight: { type: 'int', default: 50_000, min: 1, flag: 'max-in-flight', doc: 'Outputs (points, findings, dead letters) not yet acknowledged before consumption pauses.' },
+  printFindings: { type: ['none', 'text', 'json'] as const, default: 'none', flag: 'print-findings', doc: 'Also print findings on stdout.' },
+  ...INFLUX_KEYS,
+  ...CORRELATION_KEYS,
+} as const satisfies ConfigTable;
 
 export function configure(cmd: Command): void {
-  cmd
-    .description(
-      'Kafka consumer group: correlate route changes with reauthentications per host in event time,\n' +
-        'write InfluxDB points (docs/metrics.md) and publish findings. Runs until SIGTERM.',
-    )
-    .option('--brokers <list>', 'Kafka bootstrap brokers, comma-separated host:port', process.env.ROAMWATCH_KAFKA_BROKERS ?? '127.0.0.1:9092')
-    .option('--topic <name>', 'topic of agent events', 'roamwatch.events')
-    .option('--group <id>', 'consumer group id', 'roamwatch-processor')
-    .option('--findings-topic <name>', "findings topic ('none' disables)", 'roamwatch.findings')
-    .option('--dead-letter-topic <name>', 'dead-letter topic (default <topic>.dead-letter)')
-    .option('--max-in-flight <n>', 'outputs (points, findings, dead letters) not yet acknowledged before consumption pauses', '50000')
-    .option('--print-findings <format>', 'also print findings on stdout: text | json | none', 'none')
-    .option('--log-level <level>', 'error | warn | info | debug', 'info');
-  addInfluxFlags(cmd);
-  addCorrelationFlags(cmd);
+  cmd.description(
+    'Kafka consumer group: correlate route changes with reauthentications per host in event time,\n' +
+      'write InfluxDB points (docs/metrics.md) and publish findings. Runs until SIGTERM.',
+  );
+  addConfigOptions(cmd, PROCESSOR_KEYS);
   cmd.addHelpText('after', '\nExit codes: 0 stopped cleanly, 2 bad config or a fatal error.');
 }
 
 export async function run(options: Record<string, unknown>): Promise<number> {
-  let influx: InfluxSinkOptions | undefined;
-  let correlation;
-  let maxInFlight: number;
-  const print = String(options.printFindings);
+  const cfg = loadCommandConfig('processor', PROCESSOR_KEYS, options, ({ values }) => {
+    const kafka = kafkaClientSettings(values);
+    const influx = influxSettings(values);
+    const correlation = correlationOptions(values);
+    const warnings = [...kafka.warnings];
+    if (influx?.token && influx.url.startsWith('http://') && !/^http:\/\/(127\.|localhost|\[::1\])/.test(influx.url)) warnings.push('influx.url is http:// to another host: the InfluxDB token crosses the network in clear; use https://');
+    return { kafka, influx, correlation, warnings };
+  });
+  if (cfg.exit !== undefined) return cfg.exit;
+  const { values } = cfg.loaded;
+  const { kafka, influx, correlation, warnings } = cfg.built;
+  const logger = createLogger({ level: values['log.level'] });
+  for (const w of warnings) logger.warn(w);
+  const print = values.printFindings;
+  const findingsTopic = values['kafka.findingsTopic'];
+  const explain = (err: unknown) => explainKafkaError(err, { brokers: kafka.brokers, tls: Boolean(kafka.tls), sasl: kafka.sasl?.mechanism });
+  let proc;
   try {
-    influx = influxOptions(options, { required: false });
-    correlation = correlationOptions(options);
-    maxInFlight = intFlag(options, 'maxInFlight', 'max-in-flight');
-    if (!['text', 'json', 'none'].includes(print)) throw new ConfigError('print-findings', `expected text, json or none, got ${JSON.stringify(print)}`);
+    proc = await startProcessor({
+      brokers: kafka.brokers,
+      clientId: values['kafka.clientId'],
+      kafka: kafkajsSecurity(kafka),
+      topic: values['kafka.topic'],
+      groupId: values['kafka.groupId'],
+      findingsTopic: findingsTopic === 'none' ? false : findingsTopic,
+      ...(values['kafka.deadLetterTopic'] ? { deadLetterTopic: values['kafka.deadLetterTopic'] } : {}),
+      ...(influx ? { influx: { ...influx, logger } } : {}),
+      correlation,
+      maxInFlight: values.maxInFlight,
+      logger,
+      onFinding: print === 'none' ? undefined : (f) => process.stdout.write(print === 'json' ? `${JSON.stringify(f)}\n` : `${formatFinding(f)}\n`),
+    });
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`roamwatch processor: ${err.message}\n`);
       return EXIT.error;
     }
-    throw err;
-  }
-  const logger = createLogger({ level: resolveLogLevel(options.logLevel as string) });
-  const findingsTopic = String(options.findingsTopic);
-  let proc;
-  try {
-    proc = await startProcessor({
-      brokers: String(options.brokers).split(',').map((b) => b.trim()).filter(Boolean),
-      topic: String(options.topic),
-      groupId: String(options.group),
-      findingsTopic: findingsTopic === 'none' ? false : findingsTopic,
-      ...(options.deadLetterTopic ? { deadLetterTopic: String(options.deadLetterTopic) } : {}),
-      ...(influx ? { influx: { ...influx, logger } } : {}),
-      correlation,
-      maxInFlight,
-      logger,
-      onFinding: print === 'none' ? undefined : (f) => process.stdout.write(print === 'json' ? `${JSON.stringify(f)}\n` : `${formatFinding(f)}\n`),
-    });
-  } catch (err) {
-    process.stderr.write(`roamwatch processor: ${errorMessage(err)}\n`);
+    process.stderr.write(`roamwatch processor: ${errorMessage(explain(err))}\n`);
     return EXIT.error;
   }
-  logger.info('processor running', { topic: options.topic, group: options.group, influx: influx ? influx.url : 'none' });
+  logger.info('processor running', {
+    topic: values['kafka.topic'],
+    group: values['kafka.groupId'],
+    brokers: kafka.brokers,
+    tls: Boolean(kafka.tls),
+    sasl: kafka.sasl ? `${kafka.sasl.mechanism}:${kafka.sasl.username}` : 'none',
+    influx: influx ? maskUrl(influx.url) : 'none',
+  });
   let signals = 0;
   const stopped = new Promise<number>((resolve) => {
     const onSignal = (sig: string) => {
@@ -83,7 +106,7 @@ export async function run(options: Record<string, unknown>): Promise<number> {
     process.once('SIGTERM', () => onSignal('SIGTERM'));
     process.once('SIGINT', () => onSignal('SIGINT'));
     proc.done.catch((err) => {
-      logger.error('consumer crashed', { error: errorMessage(err) });
+      logger.error('consumer crashed', { error: errorMessage(explain(err)) });
       void proc.stop({ drainTimeoutMs: 2000 }).finally(() => resolve(EXIT.error));
     });
   });

@@ -10,10 +10,24 @@ import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import { Observable, lastValueFrom, defaultIfEmpty } from 'rxjs';
 import { Kafka, logLevel } from 'kafkajs';
-import { ConfigError, EXIT, errorMessage } from '@roamwatch/core';
+import type { KafkaConfig } from 'kafkajs';
+import { ConfigError, EXIT, INFLUX_KEYS, KAFKA_CLIENT_KEYS, LOG_KEYS, createLogger, errorMessage, influxSettings, kafkaClientSettings } from '@roamwatch/core';
+import type { ConfigTable } from '@roamwatch/core';
+import { explainKafkaError } from '@roamwatch/agent';
 import { processEvents, formatFinding, toLineProtocol, InfluxSink, CLASSIFICATIONS } from '@roamwatch/processor';
 import type { PipelineInput, Pipeline } from '@roamwatch/processor';
-import { addCorrelationFlags, addInfluxFlags, correlationOptions, influxOptions } from './pipeline-flags.js';
+import { addConfigOptions, loadCommandConfig } from '../config.js';
+import { CORRELATION_KEYS, correlationOptions, kafkajsSecurity } from './pipeline-flags.js';
+
+export const REPLAY_KEYS = {
+  ...LOG_KEYS,
+  ...KAFKA_CLIENT_KEYS,
+  'kafka.clientId': { type: 'string', default: 'roamwatch-replay', doc: 'Kafka client id for --from-kafka.' },
+  'kafka.topic': { type: 'string', default: 'roamwatch.events', flag: 'topic', doc: 'Topic read by --from-kafka (from its start to its current end, with a throwaway group roamwatch-replay-<random>).' },
+  format: { type: ['text', 'json'] as const, default: 'text', doc: 'Findings as text, or one JSON object per line.' },
+  ...INFLUX_KEYS,
+  ...CORRELATION_KEYS,
+} as const satisfies ConfigTable;
 
 export function configure(cmd: Command): void {
   cmd
@@ -22,13 +36,9 @@ export function configure(cmd: Command): void {
     .usage('[options] FILE|--from-kafka   (FILE: JSON lines of event envelopes, - for stdin)')
     .allowExcessArguments()
     .option('--from-kafka', 'read the topic from its start to its current end instead of a file')
-    .option('--brokers <list>', 'Kafka brokers for --from-kafka', process.env.ROAMWATCH_KAFKA_BROKERS ?? '127.0.0.1:9092')
-    .option('--topic <name>', 'topic for --from-kafka', 'roamwatch.events')
-    .option('--format <format>', 'text | json (one finding per line)', 'text')
     .option('--points <file>', 'also write the metric points as InfluxDB line protocol to this file')
     .option('--no-progress', 'no progress line even on a terminal');
-  addInfluxFlags(cmd);
-  addCorrelationFlags(cmd);
+  addConfigOptions(cmd, REPLAY_KEYS);
   cmd.addHelpText('after', '\nExit codes: 0 done, 2 bad usage, unreadable input or unreachable server.');
 }
 
@@ -37,22 +47,24 @@ type Ref = never;
 export async function run(options: Record<string, unknown>, cmd: Command): Promise<number> {
   const file = cmd.args[0];
   const fromKafka = options.fromKafka === true;
-  const format = String(options.format);
-  let correlation;
-  let influx;
-  try {
-    if (!!file === fromKafka) throw new ConfigError('input', 'give either FILE or --from-kafka');
-    if (cmd.args.length > 1) throw new ConfigError('input', `one FILE only, got ${cmd.args.length}`);
-    if (format !== 'text' && format !== 'json') throw new ConfigError('format', `expected text or json, got ${JSON.stringify(format)}`);
-    correlation = correlationOptions(options);
-    influx = influxOptions(options, { required: false });
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`roamwatch replay: ${err.message}\n`);
-      return EXIT.error;
-    }
-    throw err;
+  const cfg = loadCommandConfig('replay', REPLAY_KEYS, options, ({ values }) => {
+    const kafka = kafkaClientSettings(values);
+    return { kafka, influx: influxSettings(values), correlation: correlationOptions(values), warnings: fromKafka ? kafka.warnings : [] };
+  });
+  if (cfg.exit !== undefined) return cfg.exit;
+  const { values } = cfg.loaded;
+  const { kafka, influx, correlation, warnings } = cfg.built;
+  const format = values.format;
+  if (options.checkConfig === undefined && options.printConfig === undefined && !!file === fromKafka) {
+    process.stderr.write(`roamwatch replay: ${new ConfigError('input', 'give either FILE or --from-kafka').message}\n`);
+    return EXIT.error;
   }
+  if (cmd.args.length > 1) {
+    process.stderr.write(`roamwatch replay: ${new ConfigError('input', `one FILE only, got ${cmd.args.length}`).message}\n`);
+    return EXIT.error;
+  }
+  const logger = createLogger({ level: values['log.level'] });
+  for (const w of warnings) logger.warn(w);
   const showProgress = options.progress !== false && process.stderr.isTTY === true;
   const progress = (done: number, total: number, unit: string) => {
     if (!showProgress) return;
@@ -64,12 +76,14 @@ export async function run(options: Record<string, unknown>, cmd: Command): Promi
 
   let source: Observable<PipelineInput<Ref>>;
   try {
-    source = file ? fileRecords(file, progress) : await kafkaRecords(String(options.brokers), String(options.topic), progress);
+    source = file
+      ? fileRecords(file, progress)
+      : await kafkaRecords({ clientId: values['kafka.clientId'], brokers: kafka.brokers, ...kafkajsSecurity(kafka) }, values['kafka.topic'], progress);
   } catch (err) {
-    process.stderr.write(`roamwatch replay: ${errorMessage(err)}\n`);
+    process.stderr.write(`roamwatch replay: ${errorMessage(explainKafkaError(err, { brokers: kafka.brokers, tls: Boolean(kafka.tls), sasl: kafka.sasl?.mechanism }))}\n`);
     return EXIT.error;
   }
-  const sink = influx ? new InfluxSink(influx) : undefined;
+  const sink = influx ? new InfluxSink({ ...influx, logger }) : undefined;
   const points: string[] = [];
   const pointsFile = options.points as string | undefined;
   let pipeline: Pipeline<unknown> | undefined;
@@ -137,8 +151,8 @@ function fileRecords(file: string, progress: (done: number, total: number, unit:
   });
 }
 
-async function kafkaRecords(brokers: string, topic: string, progress: (done: number, total: number, unit: string) => void): Promise<Observable<PipelineInput<Ref>>> {
-  const kafka = new Kafka({ clientId: 'roamwatch-replay', brokers: brokers.split(',').map((b) => b.trim()), logLevel: logLevel.NOTHING });
+async function kafkaRecords(client: KafkaConfig, topic: string, progress: (done: number, total: number, unit: string) => void): Promise<Observable<PipelineInput<Ref>>> {
+  const kafka = new Kafka({ ...client, logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
   let ends: { partition: number; high: string; low: string }[];

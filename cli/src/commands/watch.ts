@@ -12,13 +12,33 @@ import { createWriteStream } from 'node:fs';
 import type { WriteStream } from 'node:fs';
 import type { Command } from 'commander';
 import { interval, map, merge, takeUntil, Subject } from 'rxjs';
-import { ConfigError, EXIT, createLogger, errorMessage, resolveLogLevel } from '@roamwatch/core';
-import type { RoamwatchEvent } from '@roamwatch/core';
-import { createAgentSources, createSourceAdapters, loadAgentConfig } from '@roamwatch/agent';
-import type { ConfigKey } from '@roamwatch/agent';
+import { EXIT, INFLUX_KEYS, LOG_KEYS, createLogger, errorMessage, influxSettings, withDefaults } from '@roamwatch/core';
+import type { ConfigTable, RoamwatchEvent } from '@roamwatch/core';
+import { CONFIG_KEYS as AGENT_KEYS, buildAgentConfig, createAgentSources, createSourceAdapters } from '@roamwatch/agent';
 import { processEvents, formatFinding, toLineProtocol, InfluxSink } from '@roamwatch/processor';
 import type { PipelineInput } from '@roamwatch/processor';
-import { addCorrelationFlags, addInfluxFlags, correlationOptions, influxOptions } from './pipeline-flags.js';
+import { addConfigOptions, loadCommandConfig } from '../config.js';
+import { CORRELATION_KEYS, correlationOptions } from './pipeline-flags.js';
+
+/** The agent's source keys (same names as `roamwatch agent`), InfluxDB, correlation and watch's own. */
+export const WATCH_KEYS = {
+  ...withDefaults(LOG_KEYS, { 'log.level': 'warn' }),
+  hostId: AGENT_KEYS.hostId,
+  'vici.enabled': AGENT_KEYS['vici.enabled'],
+  'vici.uri': AGENT_KEYS['vici.uri'],
+  'vici.reconnectMinMs': AGENT_KEYS['vici.reconnectMinMs'],
+  'vici.reconnectMaxMs': AGENT_KEYS['vici.reconnectMaxMs'],
+  'vici.commandTimeoutMs': AGENT_KEYS['vici.commandTimeoutMs'],
+  'rtnetlink.enabled': AGENT_KEYS['rtnetlink.enabled'],
+  'rtnetlink.receiveBufferBytes': AGENT_KEYS['rtnetlink.receiveBufferBytes'],
+  'path.enabled': AGENT_KEYS['path.enabled'],
+  'path.strongswanConf': AGENT_KEYS['path.strongswanConf'],
+  'path.swanctlConf': AGENT_KEYS['path.swanctlConf'],
+  format: { type: ['text', 'json'] as const, default: 'text', doc: 'Findings as readable text, or one JSON object per line.' },
+  durationS: { type: 'int', default: 0, min: 0, doc: 'Stop after this many seconds (0: run until SIGTERM/SIGINT).' },
+  ...INFLUX_KEYS,
+  ...CORRELATION_KEYS,
+} as const satisfies ConfigTable;
 
 export function configure(cmd: Command): void {
   cmd
@@ -26,52 +46,27 @@ export function configure(cmd: Command): void {
       'One gateway, no Kafka: read rtnetlink and charon VICI events here and correlate them at once.\n' +
         'Prints each reauthentication (class, trigger, latency, downtime, fix) and each at-risk change.',
     )
-    .option('--vici <uri>', "charon's VICI socket (default unix:///var/run/charon.vici)")
-    .option('--strongswan-conf <file>', 'strongswan.conf for the path analyzer (default /etc/strongswan.conf)')
-    .option('--swanctl-conf <file>', "swanctl.conf, read for each connection's mobike setting (default /etc/swanctl/swanctl.conf)")
-    .option('--host-id <id>', 'host id in findings and points (default: the hostname)')
-    .option('--format <format>', 'text | json (one JSON object per line)', 'text')
     .option('--record <file>', 'also append every event envelope to this JSON-lines file (replayable)')
-    .option('--duration-s <s>', 'stop after this many seconds (default: run until SIGTERM/SIGINT)')
-    .option('--no-rtnetlink', 'do not read routing changes (VICI only)')
-    .option('--log-level <level>', 'error | warn | info | debug', 'warn');
-  addInfluxFlags(cmd);
-  addCorrelationFlags(cmd);
+    .option('--no-rtnetlink', 'do not read routing changes (VICI only): rtnetlink.enabled and path.enabled false');
+  addConfigOptions(cmd, WATCH_KEYS);
   cmd.addHelpText('after', '\nExit codes: 0 stopped cleanly, 2 bad config or a fatal error.');
 }
 
 export async function run(options: Record<string, unknown>): Promise<number> {
-  const format = String(options.format);
-  let influx;
-  let correlation;
-  let config;
-  let durationS: number | undefined;
-  try {
-    if (format !== 'text' && format !== 'json') throw new ConfigError('format', `expected text or json, got ${JSON.stringify(format)}`);
-    influx = influxOptions(options, { required: false });
-    correlation = correlationOptions(options);
-    if (options.durationS !== undefined) {
-      durationS = Number(options.durationS);
-      if (!Number.isFinite(durationS) || durationS <= 0) throw new ConfigError('duration-s', `expected a positive number, got ${JSON.stringify(options.durationS)}`);
-    }
-    const flags: Partial<Record<ConfigKey, unknown>> = { sink: 'stdout' };
-    if (options.vici !== undefined) flags['vici.uri'] = options.vici;
-    if (options.strongswanConf !== undefined) flags['path.strongswanConf'] = options.strongswanConf;
-    if (options.swanctlConf !== undefined) flags['path.swanctlConf'] = options.swanctlConf;
-    if (options.hostId !== undefined) flags.hostId = options.hostId;
-    if (options.rtnetlink === false) {
-      flags['rtnetlink.enabled'] = false;
-      flags['path.enabled'] = false;
-    }
-    config = loadAgentConfig({ flags }).config;
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`roamwatch watch: ${err.message}\n`);
-      return EXIT.error;
-    }
-    throw err;
-  }
-  const logger = createLogger({ level: resolveLogLevel(options.logLevel as string), defaultMeta: { host: config.hostId } });
+  const extraFlags = options.rtnetlink === false ? { 'rtnetlink.enabled': false, 'path.enabled': false } : {};
+  const cfg = loadCommandConfig(
+    'watch',
+    WATCH_KEYS,
+    options,
+    ({ values, origins }) => ({ ...buildAgentConfig({ ...values, sink: 'stdout' }, origins), influx: influxSettings(values), correlation: correlationOptions(values) }),
+    { extraFlags },
+  );
+  if (cfg.exit !== undefined) return cfg.exit;
+  const { values } = cfg.loaded;
+  const { config, influx, correlation } = cfg.built;
+  const format = values.format;
+  const durationS = values.durationS > 0 ? values.durationS : undefined;
+  const logger = createLogger({ level: values['log.level'], defaultMeta: { host: config.hostId } });
   const sink = influx ? new InfluxSink({ ...influx, logger }) : undefined;
   let record: WriteStream | undefined;
   if (options.record) record = createWriteStream(String(options.record), { flags: 'a' });
