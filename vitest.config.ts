@@ -7,6 +7,11 @@ const src = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 const alias = [
   { find: /^@roamwatch\/core\/errors$/, replacement: src('./core/src/errors.ts') },
   { find: /^@roamwatch\/processor\/testing$/, replacement: src('./processor/src/testing.ts') },
+  { find: /^@roamwatch\/agent\/vici$/, replacement: src('./agent/src/vici/index.ts') },
+  { find: /^@roamwatch\/agent\/rtnetlink$/, replacement: src('./agent/src/rtnetlink/index.ts') },
+  { find: /^@roamwatch\/agent\/path$/, replacement: src('./agent/src/path/index.ts') },
+  { find: /^@roamwatch\/agent\/contract$/, replacement: src('./agent/src/agent/adapters/contract.ts') },
+  { find: /^@roamwatch\/agent\/testing$/, replacement: src('./agent/src/testing.ts') },
   { find: /^@roamwatch\/core$/, replacement: src('./core/src/index.ts') },
   { find: /^@roamwatch\/agent$/, replacement: src('./agent/src/index.ts') },
   { find: /^@roamwatch\/processor$/, replacement: src('./processor/src/index.ts') },
