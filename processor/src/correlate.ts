@@ -8,35 +8,37 @@
  * For each ordered item it emits, in this order (the projection turns them into points; the
  * order is what guarantees that a release follows every output of the records it releases):
  *
- *   { event }    the applied event, with the host's clock and its routing kind (projection:
- *                its point, its count)
+ *   { event }    the applied event, as order emitted it (projection: its point, its count)
  *   findings     of the event itself (at-risk, or reauths closed because charon went away)
- *   { clock }    the host's clock (projection: count windows that closed)
+ *   { clock }    the host's clock, when it crossed a multiple of `netWindowMs` since the last
+ *                one: the only moments a count window of the projection can close (windows
+ *                are aligned to multiples of netWindowMs; see project.ts)
  *   findings     of reauths that became complete or due
  *   { release }  records nothing depends on any more
  *
  * Duplicates are not applied but still held and released; dead letters pass through.
  */
-import type { RoamwatchEvent } from '@roamwatch/core';
 import type { CorrelationConfig } from './config.js';
 import { correlationConfig } from './config.js';
 import type { OrderedItem } from './order.js';
 import type { Stage, Emit } from './stage.js';
-import type { DeadLetter, Finding, NetKind } from './types.js';
+import type { DeadLetter, Finding } from './types.js';
 import { ReauthTracker } from './reauth-tracker.js';
 import type { HostTrack } from './reauth-tracker.js';
 import { RetentionBarrier } from './retain.js';
 import type { HostHeld } from './retain.js';
 import { netKind } from './net.js';
-import type { NetOp } from './net.js';
 import { netWindowRetentionUs } from './project.js';
 
 export type CorrelatedItem<R> =
-  | { type: 'event'; event: RoamwatchEvent; late: boolean; clockUs: number; net: [NetKind, NetOp] | undefined }
+  | AppliedEvent<R>
   | { type: 'finding'; finding: Finding }
   | { type: 'clock'; host: string; nowUs: number }
   | DeadLetter<R>
   | { type: 'release'; refs: R[] };
+
+/** An event the tracker applied (not a duplicate): the ordered item itself, passed on. */
+export type AppliedEvent<R> = Extract<OrderedItem<R>, { type: 'event' }>;
 
 export interface CorrelateStats {
   /** Events applied (not duplicates). */
@@ -49,6 +51,8 @@ export interface CorrelateStats {
 interface HostSlot<R> {
   host: string;
   clockUs: number;
+  /** The clock last passed on in a `clock` item, in whole `netWindowMs` slots. */
+  sentSlot: number;
   track: HostTrack;
   held: HostHeld<R>;
 }
@@ -59,12 +63,14 @@ export class CorrelateStage<R> implements Stage<OrderedItem<R> | DeadLetter<R>, 
   readonly barrier = new RetentionBarrier<R>();
   readonly stats: CorrelateStats = { events: 0, late: 0, duplicates: 0 };
   private readonly hosts = new Map<string, HostSlot<R>>();
+  private readonly windowUs: number;
   private out: Emit<CorrelatedItem<R>> = () => {};
   private readonly onFinding = (finding: Finding) => this.out({ type: 'finding', finding });
 
   constructor(config: Partial<CorrelationConfig> = {}) {
     this.config = correlationConfig(config);
     this.tracker = new ReauthTracker(this.config);
+    this.windowUs = this.config.netWindowMs * 1000;
   }
 
   push(item: OrderedItem<R> | DeadLetter<R>, emit: Emit<CorrelatedItem<R>>): void {
@@ -83,7 +89,7 @@ export class CorrelateStage<R> implements Stage<OrderedItem<R> | DeadLetter<R>, 
     const e = item.event;
     let h = this.hosts.get(e.host);
     if (!h) {
-      h = { host: e.host, clockUs: 0, track: this.tracker.host(e.host), held: this.barrier.host(e.host) };
+      h = { host: e.host, clockUs: 0, sentSlot: 0, track: this.tracker.host(e.host), held: this.barrier.host(e.host) };
       this.hosts.set(e.host, h);
     }
     if (item.duplicate) {
@@ -95,10 +101,9 @@ export class CorrelateStage<R> implements Stage<OrderedItem<R> | DeadLetter<R>, 
     this.stats.events += 1;
     if (item.late) this.stats.late += 1;
     else if (e.timeUs > h.clockUs) h.clockUs = e.timeUs;
-    const net = netKind(e.kind);
-    emit({ type: 'event', event: e, late: item.late, clockUs: h.clockUs, net });
+    emit(item);
     let retainUs = this.tracker.apply(h.track, e, item.late, h.clockUs, this.onFinding);
-    if (net) retainUs = Math.max(retainUs, netWindowRetentionUs(e.timeUs, this.config.netWindowMs));
+    if (netKind(e.kind)) retainUs = Math.max(retainUs, netWindowRetentionUs(e.timeUs, this.config.netWindowMs));
     this.barrier.hold(h.held, e.timeUs, retainUs, item.ref);
     this.advance(h, emit);
   }
@@ -111,7 +116,11 @@ export class CorrelateStage<R> implements Stage<OrderedItem<R> | DeadLetter<R>, 
   }
 
   private advance(h: HostSlot<R>, emit: Emit<CorrelatedItem<R>>): void {
-    emit({ type: 'clock', host: h.host, nowUs: h.clockUs });
+    const slot = Math.floor(h.clockUs / this.windowUs);
+    if (slot > h.sentSlot) {
+      h.sentSlot = slot;
+      emit({ type: 'clock', host: h.host, nowUs: h.clockUs });
+    }
     this.tracker.advance(h.track, h.clockUs, this.onFinding);
     if (h.held.size === 0) return;
     const refs = this.barrier.release(h.held, h.clockUs, this.tracker.pinnedFromUs(h.track));

@@ -20,6 +20,7 @@ import { correlationConfig } from './config.js';
 import type { CorrelatedItem } from './correlate.js';
 import type { Stage, Emit } from './stage.js';
 import type { PipelineOutput, MetricPoint, ReauthFinding } from './types.js';
+import { netKind } from './net.js';
 import { nsOf } from './points.js';
 import { bestFix } from './reauth-tracker.js';
 
@@ -40,12 +41,17 @@ export function netWindowRetentionUs(timeUs: number, netWindowMs: number): numbe
   return Math.floor(timeUs / windowUs) * windowUs + windowUs - timeUs;
 }
 
+interface ProjectedHost {
+  host: string;
+  clockUs: number;
+  windows: Map<number, Map<string, number>>;
+}
+
 export class MetricsProjection<R> implements Stage<CorrelatedItem<R>, PipelineOutput<R>> {
   private readonly windowUs: number;
-  /** Per host: open count windows by start time, counts by `kind|op`. */
-  private readonly windows = new Map<string, Map<number, Map<string, number>>>();
-  /** Open windows over all hosts (most items close none: skip the lookup). */
-  private open = 0;
+  /** Per host: the last clock passed on, and the open count windows by start time, counts by `kind|op`. */
+  private readonly hosts = new Map<string, ProjectedHost>();
+  private last: ProjectedHost | undefined;
   readonly stats: ProjectionStats = { points: 0, lateNetChanges: 0 };
 
   constructor(config: Partial<CorrelationConfig> = {}) {
@@ -54,10 +60,12 @@ export class MetricsProjection<R> implements Stage<CorrelatedItem<R>, PipelineOu
 
   push(item: CorrelatedItem<R>, emit: Emit<PipelineOutput<R>>): void {
     switch (item.type) {
-      case 'event':
-        if (item.net) this.countNet(item.event.host, item.event.timeUs, `${item.net[0]}|${item.net[1]}`, item.clockUs);
+      case 'event': {
+        const key = netCountKey(item.event.kind);
+        if (key) this.countNet(item.event, key);
         else this.onEvent(item.event, emit);
         return;
+      }
       case 'clock':
         this.closeWindows(item.host, item.nowUs, emit);
         return;
@@ -125,31 +133,43 @@ export class MetricsProjection<R> implements Stage<CorrelatedItem<R>, PipelineOu
     }
   }
 
-  private countNet(host: string, t: number, key: string, clockUs: number): void {
-    const ws = Math.floor(t / this.windowUs) * this.windowUs;
-    if (ws + this.windowUs <= clockUs) {
+  private host(host: string): ProjectedHost {
+    // An event and the clock item after it name the same host: one lookup for both.
+    if (this.last?.host === host) return this.last;
+    let h = this.hosts.get(host);
+    if (!h) {
+      h = { host, clockUs: 0, windows: new Map() };
+      this.hosts.set(host, h);
+    }
+    this.last = h;
+    return h;
+  }
+
+  private countNet(e: RoamwatchEvent, key: string): void {
+    const h = this.host(e.host);
+    const ws = Math.floor(e.timeUs / this.windowUs) * this.windowUs;
+    // The host's clock as last passed on (before this event; correlate passes it on whenever it
+    // crosses a window boundary, so it is in the same window slot as the true clock): an
+    // in-order event moves the clock to its own time, inside its window, so "closed" means
+    // closed before the event arrived.
+    if (ws + this.windowUs <= h.clockUs) {
       // its window already closed (the clock only moves with in-order events): not amended
       this.stats.lateNetChanges += 1;
       return;
     }
-    let hw = this.windows.get(host);
-    if (!hw) {
-      hw = new Map();
-      this.windows.set(host, hw);
-    }
-    let w = hw.get(ws);
+    let w = h.windows.get(ws);
     if (!w) {
       w = new Map();
-      hw.set(ws, w);
-      this.open += 1;
+      h.windows.set(ws, w);
     }
     w.set(key, (w.get(key) ?? 0) + 1);
   }
 
   private closeWindows(host: string, now: number, emit: Emit<PipelineOutput<R>>): void {
-    if (this.open === 0) return;
-    const hw = this.windows.get(host);
-    if (!hw || !hw.size) return;
+    const h = this.host(host);
+    h.clockUs = now;
+    const hw = h.windows;
+    if (!hw.size) return;
     for (const [ws, counts] of hw) {
       if (ws + this.windowUs > now) continue;
       for (const [key, count] of counts) {
@@ -162,7 +182,6 @@ export class MetricsProjection<R> implements Stage<CorrelatedItem<R>, PipelineOu
         });
       }
       hw.delete(ws);
-      this.open -= 1;
     }
   }
 
@@ -170,6 +189,19 @@ export class MetricsProjection<R> implements Stage<CorrelatedItem<R>, PipelineOu
     this.stats.points += 1;
     emit({ type: 'point', point });
   }
+}
+
+const NET_COUNT_KEYS = new Map<string, string>();
+/** `kind|op` of a routing event (the count's key), built once per kind; undefined for other events. */
+function netCountKey(kind: string): string | undefined {
+  let key = NET_COUNT_KEYS.get(kind);
+  if (key === undefined) {
+    const nk = netKind(kind);
+    if (!nk) return undefined;
+    key = `${nk[0]}|${nk[1]}`;
+    NET_COUNT_KEYS.set(kind, key);
+  }
+  return key;
 }
 
 function rekeyPoint(host: string, conn: string, sa: 'ike' | 'child', timeUs: number): MetricPoint {

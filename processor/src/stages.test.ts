@@ -46,7 +46,7 @@ describe('metrics projection', () => {
     const emit = (o: PipelineOutput<never>) => out.push(o);
     const [a, b] = new HostScript('gw-1', 1_795_790_000_000_000).routeAdded('203.0.1.0/24').after(10).routeAdded('203.0.2.0/24').events as [RoamwatchEvent, RoamwatchEvent];
     for (const e of [a, b]) {
-      p.push({ type: 'event', event: e, late: false, clockUs: e.timeUs, net: ['route', 'added'] }, emit);
+      p.push({ type: 'event', event: e, ref: undefined, late: false, duplicate: false }, emit);
       p.push({ type: 'clock', host: 'gw-1', nowUs: e.timeUs }, emit);
     }
     expect(out).toEqual([]);
