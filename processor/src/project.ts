@@ -192,16 +192,15 @@ export class MetricsProjection<R> implements Stage<CorrelatedItem<R>, PipelineOu
 }
 
 const NET_COUNT_KEYS = new Map<string, string>();
-/** `kind|op` of a routing event (the count's key), built once per kind; undefined for other events. */
+/** `kind|op` of a routing event (the count's key), built once per kind ('' remembered for other kinds); undefined for other events. */
 function netCountKey(kind: string): string | undefined {
   let key = NET_COUNT_KEYS.get(kind);
   if (key === undefined) {
     const nk = netKind(kind);
-    if (!nk) return undefined;
-    key = `${nk[0]}|${nk[1]}`;
+    key = nk ? `${nk[0]}|${nk[1]}` : '';
     NET_COUNT_KEYS.set(kind, key);
   }
-  return key;
+  return key || undefined;
 }
 
 function rekeyPoint(host: string, conn: string, sa: 'ike' | 'child', timeUs: number): MetricPoint {
