@@ -8,6 +8,8 @@ import { processEvents, decodeEvents, orderByEventTime, correlate, project, Pipe
 import { ReauthTracker } from './reauth-tracker.js';
 import { RetentionBarrier } from './retain.js';
 import { MetricsProjection, netWindowRetentionUs } from './project.js';
+import { CorrelateStage } from './correlate.js';
+import type { CorrelatedItem } from './correlate.js';
 import { chain, stageOperator } from './stage.js';
 import type { Stage } from './stage.js';
 import { correlationConfig } from './config.js';
@@ -53,6 +55,21 @@ describe('metrics projection', () => {
     p.push({ type: 'clock', host: 'gw-1', nowUs: a.timeUs + 10_000_000 }, emit);
     expect(out).toEqual([{ type: 'point', point: expect.objectContaining({ measurement: 'roamwatch_net_changes', ints: { count: 2 }, tags: { host: 'gw-1', kind: 'route', op: 'added' } }) }]);
     expect(netWindowRetentionUs(a.timeUs, 10_000)).toBe(10_000_000 - (a.timeUs % 10_000_000));
+  });
+});
+
+describe('correlate stage', () => {
+  it('when the host clock moves inside a count window, then no clock item is passed on; when it crosses a window boundary, then one is', () => {
+    const c = new CorrelateStage<never>({ netWindowMs: 10_000 });
+    const out: CorrelatedItem<never>[] = [];
+    const start = 1_795_790_000_000_000; // a multiple of 10 s
+    const h = new HostScript('gw-1', start + 1_000_000).routeAdded('203.0.1.0/24').after(1000).routeAdded('203.0.2.0/24').after(10_000).routeAdded('203.0.3.0/24');
+    for (const e of h.events) c.push({ type: 'event', event: e, ref: undefined, late: false, duplicate: false }, (o) => out.push(o));
+    expect(out.map((o) => o.type)).toEqual(['event', 'clock', 'event', 'event', 'clock']);
+    expect(out.filter((o) => o.type === 'clock')).toEqual([
+      { type: 'clock', host: 'gw-1', nowUs: h.events[0]!.timeUs },
+      { type: 'clock', host: 'gw-1', nowUs: h.events[2]!.timeUs },
+    ]);
   });
 });
 
