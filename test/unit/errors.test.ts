@@ -14,7 +14,7 @@ describe('one error hierarchy', () => {
     expect(e).toBeInstanceOf(ViciError);
     expect(e).toBeInstanceOf(RoamwatchError);
     expect(e).toMatchObject({ name: 'ViciConnectionError', code: 'connection', retriable: true, cause });
-    expect(new ViciTruncatedError('value', 3)).toMatchObject({ code: 'truncated', retriable: false });
+    expect(new ViciTruncatedError('value', 3, 4, 1)).toMatchObject({ code: 'truncated', retriable: false });
   });
 
   it('when rtnetlink options are bad or the helper fails, then the errors are RoamwatchErrors (config: not retriable; helper: retriable)', () => {
