@@ -1,12 +1,23 @@
 import { defineConfig } from 'vitest/config';
 import { fileURLToPath } from 'node:url';
 
-const alias = {
-  '@roamwatch/core': fileURLToPath(new URL('./core/src/index.ts', import.meta.url)),
-  '@roamwatch/agent': fileURLToPath(new URL('./agent/src/index.ts', import.meta.url)),
-  '@roamwatch/processor': fileURLToPath(new URL('./processor/src/index.ts', import.meta.url)),
-  '@roamwatch/lab': fileURLToPath(new URL('./test/lab/index.ts', import.meta.url)),
-};
+// Package entry points → their sources. Subpath entry points (package.json `exports`) come
+// first and match exactly; the package roots then match only the bare name.
+const src = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+const alias = [
+  { find: /^@roamwatch\/core\/errors$/, replacement: src('./core/src/errors.ts') },
+  { find: /^@roamwatch\/processor\/testing$/, replacement: src('./processor/src/testing.ts') },
+  { find: /^@roamwatch\/agent\/vici$/, replacement: src('./agent/src/vici/index.ts') },
+  { find: /^@roamwatch\/agent\/rtnetlink$/, replacement: src('./agent/src/rtnetlink/index.ts') },
+  { find: /^@roamwatch\/agent\/path$/, replacement: src('./agent/src/path/index.ts') },
+  { find: /^@roamwatch\/agent\/contract$/, replacement: src('./agent/src/agent/adapters/contract.ts') },
+  { find: /^@roamwatch\/agent\/config$/, replacement: src('./agent/src/agent/config.ts') },
+  { find: /^@roamwatch\/agent\/testing$/, replacement: src('./agent/src/testing.ts') },
+  { find: /^@roamwatch\/core$/, replacement: src('./core/src/index.ts') },
+  { find: /^@roamwatch\/agent$/, replacement: src('./agent/src/index.ts') },
+  { find: /^@roamwatch\/processor$/, replacement: src('./processor/src/index.ts') },
+  { find: /^@roamwatch\/lab$/, replacement: src('./test/lab/index.ts') },
+];
 
 // Two projects:
 //  - unit: pure logic, no servers, runs anywhere (`npm run test:unit`).

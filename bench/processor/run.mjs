@@ -49,7 +49,8 @@ const pct = (xs, p) => {
 
 // ---- memory child: `run.mjs --memory` under --expose-gc prints JSON and exits
 if (process.argv.includes('--memory')) {
-  const { Pipeline, HostScript } = await import('@roamwatch/processor');
+  const { Pipeline } = await import('@roamwatch/processor');
+  const { HostScript } = await import('@roamwatch/processor/testing');
   const measure = (hosts, sas) => {
     globalThis.gc();
     const before = process.memoryUsage().heapUsed;
@@ -77,7 +78,8 @@ if (process.argv.includes('--memory')) {
 
 const build = spawnSync('npx', ['tsc', '-b'], { cwd: root, stdio: 'inherit' });
 if (build.status !== 0) process.exit(2);
-const { Pipeline, syntheticFleet, startProcessor, HostScript } = await import('@roamwatch/processor');
+const { Pipeline, startProcessor } = await import('@roamwatch/processor');
+const { syntheticFleet, HostScript } = await import('@roamwatch/processor/testing');
 const results = { machine: machineStamp(), loadavgStart: os.loadavg() };
 const md = [];
 

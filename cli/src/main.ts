@@ -31,7 +31,8 @@ export function buildProgram(): Command {
     .exitOverride();
   program.addHelpText(
     'after',
-    '\nExit codes: 0 ok, 1 findings (doctor: an SA is at risk), 2 error (bad usage, bad config, unreachable server).\n' +
+    '\nExit codes: 0 ok, 1 findings (doctor: an SA is at risk), 2 error (bad usage, bad config, unreachable server),\n' +
+      '3 failed while running (processor: pipeline or consumer crashed; a supervisor should restart it).\n' +
       'Environment: ROAMWATCH_LOG_LEVEL (error|warn|info|debug), ROAMWATCH_LOG_FORMAT (json|text).\n' +
       'Docs: README.md and docs/ in the roamwatch repository.',
   );

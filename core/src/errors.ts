@@ -34,13 +34,27 @@ export class ConfigError extends RoamwatchError {
   }
 }
 
+/**
+ * A long-running pipeline failed at run time (an exception inside a stage: a bug or a state
+ * it cannot continue from). Not retriable in-process: the process ends with `EXIT.failed` so
+ * that its supervisor restarts it, and the restart resumes from what was committed.
+ */
+export class PipelineError extends RoamwatchError {
+  constructor(stage: string, cause: unknown) {
+    super(`${stage} failed: ${errorMessage(cause)}`, { code: 'PIPELINE_FAILED', retriable: false, cause, context: { stage } });
+    this.name = 'PipelineError';
+  }
+}
+
 /** Exit codes shared by every subcommand. */
 export const EXIT = {
   ok: 0,
   /** doctor: something is at risk; other commands: the run found a problem it reports. */
   findings: 1,
-  /** Bad usage, bad config or an error that stopped the command. */
+  /** Bad usage, bad config or an error that stopped the command, which a restart cannot fix (systemd: RestartPreventExitStatus=2). */
   error: 2,
+  /** A long-running command failed at run time (its pipeline or consumer crashed): a restart may fix it, so supervisors restart it. */
+  failed: 3,
 } as const;
 
 export function errorMessage(err: unknown): string {

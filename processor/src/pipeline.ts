@@ -1,13 +1,21 @@
 /**
- * The processor pipeline as RxJS operators: pure functions from Observable to Observable.
+ * The processor pipeline: one chain of pure, synchronous stages (stage.ts), composed once.
  *
- *   records ──decode──▶ events ──orderByEventTime──▶ ordered ──correlate──▶ outputs
- *        └──▶ dead letters (with the reason)
+ *   records ─decode─▶ events ─order─▶ ordered ─correlate─▶ events, findings, clocks, releases ─project─▶ outputs
+ *      └──▶ dead letters (with the reason), passed through to the output
  *
- * `processEvents(config)` is the whole thing in one operator; the stages are exported too
- * for tests. No I/O and no clock: ticks come in as input items from the edge.
+ * | stage     | file                                     | holds                                        |
+ * |-----------|------------------------------------------|----------------------------------------------|
+ * | decode    | decode.ts                                | nothing                                      |
+ * | order     | order.ts (EventTimeOrderer)              | per host: events until the watermark passes  |
+ * | correlate | correlate.ts: reauth-tracker.ts, retain.ts | per host: SA lifecycles, open reauths; records until nothing needs them |
+ * | project   | project.ts (MetricsProjection)           | per host: open net-change count windows      |
+ *
+ * `Pipeline` is that chain; `processEvents` is the same chain as an RxJS operator (what
+ * `roamwatch processor`, `watch` and `replay` run); `decodeEvents`, `orderByEventTime`,
+ * `correlate` and `project` are the stages alone, as operators, for tests. No I/O and no
+ * clock: ticks come in as input items from the edge.
  */
-import { Observable } from 'rxjs';
 import type { OperatorFunction } from 'rxjs';
 import type { RoamwatchEvent } from '@roamwatch/core';
 import type { CorrelationConfig } from './config.js';
@@ -15,65 +23,133 @@ import { correlationConfig } from './config.js';
 import { decodeRecord } from './decode.js';
 import { EventTimeOrderer } from './order.js';
 import type { OrderedItem } from './order.js';
-import { Correlator } from './correlate.js';
-import type { CorrelatorStats } from './correlate.js';
-import type { PipelineInput, PipelineOutput } from './types.js';
+import { CorrelateStage } from './correlate.js';
+import type { CorrelatedItem } from './correlate.js';
+import { MetricsProjection } from './project.js';
+import { chain, stageOperator } from './stage.js';
+import type { Stage, Emit } from './stage.js';
+import type { Classification, DeadLetter, PipelineInput, PipelineOutput, TickInput } from './types.js';
 
-export interface PipelineStats extends CorrelatorStats {
+export type DecodedItem<R> = { type: 'event'; event: RoamwatchEvent; ref: R | undefined } | TickInput | DeadLetter<R>;
+
+/** decode: records → events; a bad record becomes a dead letter; ticks pass through. */
+export class DecodeStage<R> implements Stage<PipelineInput<R>, DecodedItem<R>> {
+  deadLetters = 0;
+
+  push(input: PipelineInput<R>, emit: Emit<DecodedItem<R>>): void {
+    if (input.type === 'tick') {
+      emit(input);
+      return;
+    }
+    const v = input.value;
+    if (typeof v === 'object' && !Buffer.isBuffer(v)) {
+      // an envelope handed over as an object (the in-process agent): trusted, as decodeRecord does
+      emit({ type: 'event', event: v, ref: input.ref });
+      return;
+    }
+    const d = decodeRecord(v, input.ref);
+    if (d.ok) {
+      emit({ type: 'event', event: d.event, ref: d.ref });
+      return;
+    }
+    this.deadLetters += 1;
+    const { ok: _ok, ...dl } = d;
+    emit(dl);
+  }
+
+  flush(): void {}
+}
+
+type OrderInput<R> = { type: 'event'; event: RoamwatchEvent; ref?: R } | TickInput | DeadLetter<R>;
+
+/** order: per-host event-time order with watermarks (order.ts); dead letters pass through. */
+export class OrderStage<R> implements Stage<OrderInput<R>, OrderedItem<R> | DeadLetter<R>> {
+  readonly orderer: EventTimeOrderer<R>;
+
+  constructor(config: Pick<CorrelationConfig, 'allowedLatenessMs' | 'dedupeIds'>) {
+    this.orderer = new EventTimeOrderer<R>(config);
+  }
+
+  push(x: OrderInput<R>, emit: Emit<OrderedItem<R> | DeadLetter<R>>): void {
+    if (x.type === 'event') this.orderer.push(x.event, x.ref, emit);
+    else if (x.type === 'tick') this.orderer.tick(x.nowUs, emit, x.restart === true);
+    else emit(x);
+  }
+
+  flush(emit: Emit<OrderedItem<R> | DeadLetter<R>>): void {
+    this.orderer.flush(emit);
+  }
+}
+
+export interface PipelineStats {
+  /** Events correlated (duplicates excluded). */
+  events: number;
+  late: number;
+  duplicates: number;
+  lateNetChanges: number;
+  reauths: Record<Classification, number>;
+  rekeys: number;
+  findings: number;
+  points: number;
+  trackedSas: number;
   deadLetters: number;
   buffered: number;
   hosts: number;
   /** Newest event time seen (µs), for the lag self-report. */
   maxEventTimeUs: number;
+  /** Records held for their offsets, and the event time of the oldest of them (retain.ts). */
+  retained: number;
+  lowWatermarkUs: number | undefined;
 }
 
-/** Synchronous core of the pipeline: push inputs, get outputs through `emit`. Used by the operator and the benchmarks. */
-export class Pipeline<R> {
+/** The whole pipeline, synchronous: push inputs, get outputs through `emit`. */
+export class Pipeline<R> implements Stage<PipelineInput<R>, PipelineOutput<R>> {
   readonly config: CorrelationConfig;
-  private readonly orderer: EventTimeOrderer<R>;
-  private readonly correlator: Correlator<R>;
-  private deadLetters = 0;
-  private readonly onOrdered: (item: OrderedItem<R>) => void;
-  private emit: (o: PipelineOutput<R>) => void = () => {};
+  readonly decode: DecodeStage<R>;
+  readonly order: OrderStage<R>;
+  readonly correlate: CorrelateStage<R>;
+  readonly project: MetricsProjection<R>;
+  private readonly chain: Stage<PipelineInput<R>, PipelineOutput<R>>;
 
   constructor(config: Partial<CorrelationConfig> = {}) {
     this.config = correlationConfig(config);
-    this.orderer = new EventTimeOrderer<R>(this.config);
-    this.correlator = new Correlator<R>(this.config);
-    this.onOrdered = (item) => this.correlator.process(item, this.emit);
+    this.decode = new DecodeStage<R>();
+    this.order = new OrderStage<R>(this.config);
+    this.correlate = new CorrelateStage<R>(this.config);
+    this.project = new MetricsProjection<R>(this.config);
+    // The one composition: decode → order → correlate → project.
+    this.chain = chain(chain(chain(this.decode, this.order), this.correlate), this.project);
   }
 
-  push(input: PipelineInput<R>, emit: (o: PipelineOutput<R>) => void): void {
-    this.emit = emit;
-    if (input.type === 'tick') {
-      this.orderer.tick(input.nowUs, this.onOrdered, input.restart === true);
-      return;
-    }
-    const d = decodeRecord(input.value, input.ref);
-    if (!d.ok) {
-      this.deadLetters += 1;
-      const { ok: _ok, ...dl } = d;
-      emit(dl);
-      return;
-    }
-    this.orderer.push(d.event, d.ref, this.onOrdered);
+  push(input: PipelineInput<R>, emit: Emit<PipelineOutput<R>>): void {
+    this.chain.push(input, emit);
   }
 
   /** End of input (replays): release and close everything. */
-  flush(emit: (o: PipelineOutput<R>) => void): void {
-    this.emit = emit;
-    this.orderer.flush(this.onOrdered);
+  flush(emit: Emit<PipelineOutput<R>>): void {
+    this.chain.flush(emit);
   }
 
   stats(): PipelineStats {
+    const c = this.correlate;
+    const t = c.tracker.stats;
+    const o = this.order.orderer;
     return {
-      ...this.correlator.stats,
-      reauths: { ...this.correlator.stats.reauths },
-      trackedSas: this.correlator.trackedSas(),
-      deadLetters: this.deadLetters,
-      buffered: this.orderer.stats.buffered,
-      hosts: this.orderer.hostCount,
-      maxEventTimeUs: this.orderer.stats.maxTimeUs,
+      events: c.stats.events,
+      late: c.stats.late,
+      duplicates: c.stats.duplicates,
+      lateNetChanges: this.project.stats.lateNetChanges,
+      reauths: { ...t.reauths },
+      rekeys: t.rekeys,
+      findings: t.findings,
+      points: this.project.stats.points,
+      trackedSas: c.tracker.trackedSas(),
+      deadLetters: this.decode.deadLetters,
+      buffered: o.stats.buffered,
+      hosts: o.hostCount,
+      maxEventTimeUs: o.stats.maxTimeUs,
+      retained: c.barrier.heldCount(),
+      lowWatermarkUs: c.barrier.lowWatermarkUs(),
     };
   }
 }
@@ -88,79 +164,37 @@ export interface ProcessEventsOptions extends Partial<CorrelationConfig> {
 /** The whole pipeline as one operator. */
 export function processEvents<R = never>(options: ProcessEventsOptions = {}): OperatorFunction<PipelineInput<R>, PipelineOutput<R>> {
   const { flushOnComplete = true, onPipeline, ...config } = options;
-  return (source) =>
-    new Observable<PipelineOutput<R>>((sub) => {
+  return stageOperator(
+    () => {
       const p = new Pipeline<R>(config);
       onPipeline?.(p as Pipeline<unknown>);
-      const emit = (o: PipelineOutput<R>) => sub.next(o);
-      return source.subscribe({
-        next: (input) => {
-          try {
-            p.push(input, emit);
-          } catch (err) {
-            sub.error(err);
-          }
-        },
-        error: (err) => sub.error(err),
-        complete: () => {
-          if (flushOnComplete) p.flush(emit);
-          sub.complete();
-        },
-      });
-    });
+      return p;
+    },
+    { flushOnComplete },
+  );
 }
 
-/** decode stage alone: records → events, dead letters beside them. */
-export function decodeEvents<R = never>(): OperatorFunction<PipelineInput<R>, { type: 'event'; event: RoamwatchEvent; ref: R | undefined } | PipelineOutput<R>> {
-  return (source) =>
-    new Observable((sub) =>
-      source.subscribe({
-        next: (input) => {
-          if (input.type === 'tick') return;
-          const d = decodeRecord(input.value, input.ref);
-          if (d.ok) sub.next({ type: 'event', event: d.event, ref: d.ref });
-          else {
-            const { ok: _ok, ...dl } = d;
-            sub.next(dl);
-          }
-        },
-        error: (e) => sub.error(e),
-        complete: () => sub.complete(),
-      }),
-    );
+/** decode stage alone: records → events, dead letters beside them, ticks passed on. */
+export function decodeEvents<R = never>(): OperatorFunction<PipelineInput<R>, DecodedItem<R>> {
+  return stageOperator(() => new DecodeStage<R>());
 }
 
 /** order stage alone: events (or ticks) → per-host event-time order with watermarks. */
 export function orderByEventTime<R = never>(
   options: { allowedLatenessMs?: number; dedupeIds?: number; flushOnComplete?: boolean } = {},
-): OperatorFunction<{ type: 'event'; event: RoamwatchEvent; ref?: R } | { type: 'tick'; nowUs: number; restart?: boolean }, OrderedItem<R>> {
+): OperatorFunction<OrderInput<R>, OrderedItem<R> | DeadLetter<R>> {
   const cfg = correlationConfig({ allowedLatenessMs: options.allowedLatenessMs, dedupeIds: options.dedupeIds });
-  return (source) =>
-    new Observable<OrderedItem<R>>((sub) => {
-      const o = new EventTimeOrderer<R>(cfg);
-      const emit = (i: OrderedItem<R>) => sub.next(i);
-      return source.subscribe({
-        next: (x) => (x.type === 'tick' ? o.tick(x.nowUs, emit, x.restart === true) : o.push(x.event, x.ref, emit)),
-        error: (e) => sub.error(e),
-        complete: () => {
-          if (options.flushOnComplete !== false) o.flush(emit);
-          sub.complete();
-        },
-      });
-    });
+  return stageOperator(() => new OrderStage<R>(cfg), { flushOnComplete: options.flushOnComplete });
 }
 
-/** correlate stage alone: ordered items → points, findings, releases. */
-export function correlate<R = never>(config: Partial<CorrelationConfig> = {}): OperatorFunction<OrderedItem<R>, PipelineOutput<R>> {
+/** correlate stage alone: ordered items → applied events, findings, host clocks, releases. */
+export function correlate<R = never>(config: Partial<CorrelationConfig> = {}): OperatorFunction<OrderedItem<R> | DeadLetter<R>, CorrelatedItem<R>> {
   const cfg = correlationConfig(config);
-  return (source) =>
-    new Observable<PipelineOutput<R>>((sub) => {
-      const c = new Correlator<R>(cfg);
-      const emit = (o: PipelineOutput<R>) => sub.next(o);
-      return source.subscribe({
-        next: (i) => c.process(i, emit),
-        error: (e) => sub.error(e),
-        complete: () => sub.complete(),
-      });
-    });
+  return stageOperator(() => new CorrelateStage<R>(cfg));
+}
+
+/** project stage alone: correlated items → points, findings, dead letters, releases. */
+export function project<R = never>(config: Partial<CorrelationConfig> = {}): OperatorFunction<CorrelatedItem<R>, PipelineOutput<R>> {
+  const cfg = correlationConfig(config);
+  return stageOperator(() => new MetricsProjection<R>(cfg));
 }

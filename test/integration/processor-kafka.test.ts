@@ -13,7 +13,8 @@ import { Kafka, logLevel } from 'kafkajs';
 import type { Admin, Producer } from 'kafkajs';
 import { InfluxDB } from '@influxdata/influxdb-client';
 import type { RoamwatchEvent } from '@roamwatch/core';
-import { Pipeline, startProcessor, syntheticFleet } from '@roamwatch/processor';
+import { Pipeline, startProcessor } from '@roamwatch/processor';
+import { syntheticFleet } from '@roamwatch/processor/testing';
 import type { MetricPoint, PipelineOutput, Finding } from '@roamwatch/processor';
 import { servers, uniqueRunId } from '../setup/servers.js';
 

@@ -10,3 +10,4 @@ export { runAgent, createTransport } from './run.js';
 export type { RunAgentOptions, RunningAgent } from './run.js';
 export { createSourceAdapters, PathAdapter, RtnetlinkAdapter, ViciAdapter } from './adapters.js';
 export { AGENT_VERSION } from './version.js';
+export * from './adapters/contract.js';

@@ -21,6 +21,7 @@
  */
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { RoamwatchError } from '@roamwatch/core/errors';
 
 export interface ConfValue {
   value: string;
@@ -54,13 +55,14 @@ export const nodeFs: ConfFs = {
   },
 };
 
-export class StrongswanConfError extends Error {
+/** strongswan.conf does not parse: names the file and line (not retriable: the file must be fixed). */
+export class StrongswanConfError extends RoamwatchError {
   constructor(
     readonly file: string,
     readonly line: number,
     message: string,
   ) {
-    super(`${file}:${line}: ${message}`);
+    super(`${file}:${line}: ${message}`, { code: 'STRONGSWAN_CONF_INVALID', retriable: false, context: { file, line } });
     this.name = 'StrongswanConfError';
   }
 }

@@ -3,6 +3,7 @@
  * an 8-byte header in host byte order (u32 payload length, u16 type, u16 reserved),
  * then the payload. The constants mirror the FRAME_* enum in the C source.
  */
+import { RoamwatchError } from '@roamwatch/core/errors';
 export const FRAME = {
   READY: 1,
   EVENT: 2,
@@ -27,8 +28,12 @@ export type Frame =
   | { type: typeof FRAME.TRUNCATED; realLength: number }
   | { type: typeof FRAME.ERROR; errno: number; message: string };
 
-export class FrameStreamError extends Error {
+/** The helper's frame stream is corrupt; the source restarts the helper and resyncs (retriable). */
+export class FrameStreamError extends RoamwatchError {
   override readonly name = 'FrameStreamError';
+  constructor(message: string) {
+    super(message, { code: 'RTNETLINK_FRAME', retriable: true });
+  }
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
  * rtnetlink source: routes, addresses, links and rules of the host's network namespace,
  * mirrored and streamed as normalized changes, with overflow-safe resync.
- * See docs/rtnetlink.md.
+ * See docs/rtnetlink.md. Usable alone: `@roamwatch/agent/rtnetlink`. The mapping of its
+ * changes to roamwatch's event contract is the agent adapter's (agent/adapters/rtnetlink-contract.ts).
  */
 export { RtnetlinkSource, RtnetlinkConfigError, RtnetlinkHelperError, DEFAULT_HELPER_PATH } from './source.js';
 export type { RtnetlinkSourceOptions, RtnetlinkStats, RtnetlinkSourceEvents } from './source.js';
@@ -10,8 +11,6 @@ export type { MirrorCounts } from './mirror.js';
 export { parseDatagram, parseAll, formatAddress } from './parse.js';
 export { compareWithIp, linkFlagNames } from './compare.js';
 export type { IpListings, Comparison } from './compare.js';
-export { toContractEvent, resyncPayload, routePayload, addressPayload, linkPayload, rulePayload } from './contract.js';
-export type { ContractEvent, IfNameOf } from './contract.js';
 export * as rtnl from './schema.js';
 export type {
   RouteMessage, AddressMessage, LinkMessage, RuleMessage, InvalidMessage, RtnlMessage, Nexthop,

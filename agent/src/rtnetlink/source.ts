@@ -14,6 +14,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { RoamwatchError } from '@roamwatch/core/errors';
 import { FRAME, FrameDecoder, type Frame } from './frames.js';
 import { Mirror, type MirrorCounts } from './mirror.js';
 import { parseDatagram } from './parse.js';
@@ -48,14 +49,22 @@ export interface RtnetlinkSourceOptions {
 /** The whole environment of the rtnl-pipe helper (and of `ip netns exec` in front of it). */
 export const HELPER_ENV: Readonly<Record<string, string>> = Object.freeze({ PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' });
 
-export class RtnetlinkConfigError extends Error {
+/** Bad options, found before starting (not retriable). */
+export class RtnetlinkConfigError extends RoamwatchError {
   override readonly name = 'RtnetlinkConfigError';
+  constructor(message: string) {
+    super(message, { code: 'RTNETLINK_CONFIG', retriable: false });
+  }
 }
 
-export class RtnetlinkHelperError extends Error {
+/** The rtnl-pipe helper failed or reported a kernel error; the source restarts it and resyncs (retriable). */
+export class RtnetlinkHelperError extends RoamwatchError {
   override readonly name = 'RtnetlinkHelperError';
-  constructor(message: string, readonly errno?: number) {
-    super(message);
+  constructor(
+    message: string,
+    readonly errno?: number,
+  ) {
+    super(message, { code: 'RTNETLINK_HELPER', retriable: true, ...(errno !== undefined ? { context: { errno } } : {}) });
   }
 }
 

@@ -3,9 +3,16 @@
  * retry may help (`retriable`) and the `cause`; subclasses add context. Callers decide on
  * `code`/`retriable` alone, never on message text.
  *
+ * ViciError is part of roamwatch's one error hierarchy: it extends RoamwatchError from
+ * `@roamwatch/core/errors`, a module with no dependencies, so the client stays usable alone
+ * (it loads neither the event contract nor the logger). Its codes are the client's own
+ * bounded names (kebab-case, below).
+ *
  * Decode errors (`ViciDecodeError` subclasses) describe malformed input: the decoder throws
  * nothing else, whatever the bytes (see codec.fuzz.test.ts).
  */
+
+import { RoamwatchError } from '@roamwatch/core/errors';
 
 export type ViciErrorCode =
   | 'truncated'
@@ -36,15 +43,12 @@ export interface ViciErrorOptions {
   cause?: unknown;
 }
 
-export class ViciError extends Error {
-  readonly code: ViciErrorCode;
-  readonly retriable: boolean;
+export class ViciError extends RoamwatchError {
+  declare readonly code: ViciErrorCode;
 
   constructor(code: ViciErrorCode, message: string, retriable: boolean, options?: ViciErrorOptions) {
-    super(message, options?.cause !== undefined ? { cause: options.cause } : undefined);
+    super(message, { code, retriable, cause: options?.cause });
     this.name = new.target.name;
-    this.code = code;
-    this.retriable = retriable;
   }
 }
 

@@ -1,5 +1,7 @@
 /**
  * Public API of the VICI client (strongSwan charon's control protocol). See docs/vici.md.
+ * Usable alone: `@roamwatch/agent/vici` (no kafkajs, no spool, no event contract). The
+ * in-process fake charon for tests is in `@roamwatch/agent/testing`.
  */
 export * from './constants.js';
 export * from './errors.js';
@@ -21,5 +23,3 @@ export type {
 export { ViciClient } from './client.js';
 export type { CommandResult, InitiateOptions, ListSasFilter, RekeyOptions, TerminateOptions } from './client.js';
 export * from './types.js';
-export { FakeCharon, FakeCharonClient, defaultFakeEvents } from './fake-charon.js';
-export type { FakeCharonOptions, FakeCommandHandler } from './fake-charon.js';

@@ -5,7 +5,7 @@
  */
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { DEFAULT_REMEDIATION_DIR, NET_SYSTEMS } from '@roamwatch/agent';
+import { DEFAULT_REMEDIATION_DIR, NET_SYSTEMS } from '@roamwatch/agent/path';
 
 export function addRemedyOptions(cmd: Command): void {
   cmd

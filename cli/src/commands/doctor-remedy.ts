@@ -42,7 +42,7 @@ import {
   type RemediableSa,
   type SaOutcome,
   type Snippet,
-} from '@roamwatch/agent';
+} from '@roamwatch/agent/path';
 import { exitCodeFor, formatText, realSources, runDoctor, type DoctorOptions, type DoctorResult, type DoctorSources } from './doctor.js';
 
 interface Io {

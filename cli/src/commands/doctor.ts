@@ -12,12 +12,12 @@
  */
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import { EXIT, errorMessage } from '@roamwatch/core';
+import { EXIT, RoamwatchError, errorMessage } from '@roamwatch/core';
 import type { Connection, IkeSa } from '@roamwatch/core';
+// Subpath entry points only: a one-shot command loads neither kafkajs nor the spool
+// (test/integration/doctor-lean.test.ts).
 import {
   analyzeAll,
-  coreConnection,
-  coreIkeSa,
   DEFAULT_SWANCTL_CONF,
   ipRunner,
   kernelRouteGet,
@@ -25,16 +25,17 @@ import {
   readNetState,
   readSwanctlMobike,
   strongswanConfPath,
-  ViciClient,
   type CharonSettings,
   type NetState,
   type PathAnalysis,
-} from '@roamwatch/agent';
-import type { KernelLookupKey, KernelRouteAnswer } from '@roamwatch/agent';
-import { addRemedyOptions, isRemedy, remedyUsageError } from './doctor-remedy-options.js';
-import { CONFIG_KEYS as AGENT_KEYS } from '@roamwatch/agent';
+} from '@roamwatch/agent/path';
+import type { KernelLookupKey, KernelRouteAnswer } from '@roamwatch/agent/path';
+import { ViciClient } from '@roamwatch/agent/vici';
+import { connectionPayload, ikeSaPayload } from '@roamwatch/agent/contract';
+import { CONFIG_KEYS as AGENT_KEYS } from '@roamwatch/agent/config';
 import type { ConfigTable } from '@roamwatch/core';
 import { addConfigOptions, loadCommandConfig } from '../config.js';
+import { addRemedyOptions, isRemedy, remedyUsageError } from './doctor-remedy-options.js';
 
 export interface DoctorSources {
   /** IKE_SAs, connections and the daemon version from charon. */
@@ -85,7 +86,13 @@ export interface DoctorSa {
   lookup: { mode: string; src: string | undefined; steps: string[] } | undefined;
 }
 
-export class DoctorError extends Error {}
+/** doctor cannot check: charon unreachable, a file missing or unreadable. Retriable when its cause is (charon may come up). */
+export class DoctorError extends RoamwatchError {
+  constructor(message: string, opts: { cause?: unknown } = {}) {
+    super(message, { code: 'DOCTOR_FAILED', retriable: (opts.cause as { retriable?: unknown } | undefined)?.retriable === true, cause: opts.cause });
+    this.name = 'DoctorError';
+  }
+}
 
 function viciErrorMessage(uri: string, err: unknown): string {
   const chain: unknown[] = [];
@@ -108,7 +115,7 @@ export function realSources(uri: string, opts: { netns?: string | undefined } = 
         const [v, sas, conns] = [await client.version(), await client.listSas(), await client.listConns()];
         // charon's own virtual IPs (local-vips of every SA): routes naming them are skipped
         const virtualIps = sas.flatMap((sa) => sa.localVips);
-        return { version: v.version, ikeSas: sas.map(coreIkeSa), connections: conns.map(coreConnection), virtualIps };
+        return { version: v.version, ikeSas: sas.map(ikeSaPayload), connections: conns.map(connectionPayload), virtualIps };
       } catch (err) {
         throw new DoctorError(viciErrorMessage(uri, err), { cause: err });
       } finally {

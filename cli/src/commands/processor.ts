@@ -37,7 +37,7 @@ export function configure(cmd: Command): void {
       'write InfluxDB points (docs/metrics.md) and publish findings. Runs until SIGTERM.',
   );
   addConfigOptions(cmd, PROCESSOR_KEYS);
-  cmd.addHelpText('after', '\nExit codes: 0 stopped cleanly, 2 bad config or a fatal error.');
+  cmd.addHelpText('after', '\nExit codes: 0 stopped cleanly, 2 bad config or an unreachable server at start (a restart will not help),\n3 the pipeline or the consumer failed while running (a supervisor should restart it).');
 }
 
 export async function run(options: Record<string, unknown>): Promise<number> {
@@ -105,9 +105,11 @@ export async function run(options: Record<string, unknown>): Promise<number> {
     };
     process.once('SIGTERM', () => onSignal('SIGTERM'));
     process.once('SIGINT', () => onSignal('SIGINT'));
+    // A failed pipeline or a consumer crashed for good: stop, commit what was released before
+    // the failure, and exit EXIT.failed (not 2) so that the supervisor restarts the processor.
     proc.done.catch((err) => {
-      logger.error('consumer crashed', { error: errorMessage(explain(err)) });
-      void proc.stop({ drainTimeoutMs: 2000 }).finally(() => resolve(EXIT.error));
+      logger.error('processor failed', { error: errorMessage(explain(err)) });
+      void proc.stop({ drainTimeoutMs: 2000 }).finally(() => resolve(EXIT.failed));
     });
   });
   return stopped;

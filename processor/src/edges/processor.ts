@@ -21,12 +21,16 @@
  *   events late. The first tick after catching up says `restart`.
  * - The clock enters here only: ticks (processing time) every `tickMs`, and the
  *   `roamwatch_processor` self-report every `selfReportMs`.
+ * - Fatal errors: when the pipeline errors (an exception inside a stage) or the consumer
+ *   crashes for good, consumption stops and `done` rejects (PipelineError for the pipeline):
+ *   nothing is acknowledged past the failure, and `roamwatch processor` exits non-zero
+ *   (EXIT.failed) so that its supervisor restarts it from the committed offsets.
  */
 import { Kafka, logLevel } from 'kafkajs';
 import type { Consumer, Producer, EachBatchPayload, KafkaConfig } from 'kafkajs';
 import { Subject } from 'rxjs';
-import type { Subscription } from 'rxjs';
-import { ConfigError, errorMessage, silentLogger } from '@roamwatch/core';
+import type { OperatorFunction, Subscription } from 'rxjs';
+import { ConfigError, PipelineError, errorMessage, silentLogger } from '@roamwatch/core';
 import type { Logger } from '@roamwatch/core';
 import { processEvents } from '../pipeline.js';
 import type { Pipeline } from '../pipeline.js';
@@ -76,6 +80,11 @@ export interface ProcessorOptions {
   kafka?: Partial<KafkaConfig>;
   /** Called for every finding (the CLI prints them). */
   onFinding?: (f: Finding) => void;
+  /**
+   * The correlation pipeline. Default `processEvents({ ...correlation, flushOnComplete: false })`;
+   * an embedder may wrap it (extra stages around it). `onPipeline` stats need the default.
+   */
+  pipeline?: OperatorFunction<PipelineInput<KafkaRef>, PipelineOutput<KafkaRef>>;
 }
 
 export interface ProcessorStats {
@@ -91,7 +100,7 @@ export interface RunningProcessor {
   stats(): ProcessorStats;
   /** Stop consuming, wait (up to drainTimeoutMs) for the sinks, commit what is safe, disconnect. */
   stop(opts?: { drainTimeoutMs?: number }): Promise<void>;
-  /** Rejects when the consumer crashes for good. */
+  /** Resolves when stop() finished; rejects when the pipeline fails (PipelineError) or the consumer crashes for good. */
   readonly done: Promise<void>;
 }
 
@@ -131,9 +140,23 @@ export async function startProcessor(options: ProcessorOptions): Promise<Running
     for (const r of refs) offsets.released(r.topic, r.partition, r.offset);
   });
 
+  // done: settled once, by stop() or by the first fatal error.
+  let failure: unknown;
+  let settle!: { resolve: () => void; reject: (err: unknown) => void };
+  const done = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+  done.catch(() => {}); // logged in fail(); an embedder that ignores `done` is not crashed by an unhandled rejection
+  const fail = (err: unknown) => {
+    if (failure !== undefined) return;
+    failure = err;
+    logger.error('fatal: stopping the consumer', { error: errorMessage(err) });
+    // Stop feeding the pipeline at once; offsets stay at what was released before the failure.
+    void consumer.stop().catch(() => {});
+    settle.reject(err);
+  };
+
   const input$ = new Subject<PipelineInput<KafkaRef>>();
   const sub: Subscription = input$
-    .pipe(processEvents<KafkaRef>({ ...options.correlation, flushOnComplete: false, onPipeline: (p) => (pipeline = p) }))
+    .pipe(options.pipeline ?? processEvents<KafkaRef>({ ...options.correlation, flushOnComplete: false, onPipeline: (p) => (pipeline = p) }))
     .subscribe({
       next: (o: PipelineOutput<KafkaRef>) => {
         switch (o.type) {
@@ -162,7 +185,7 @@ export async function startProcessor(options: ProcessorOptions): Promise<Running
             break;
         }
       },
-      error: (err) => logger.error('pipeline failed', { error: errorMessage(err) }),
+      error: (err) => fail(new PipelineError('pipeline', err)),
     });
 
   const unacked = () => sinks.reduce((a, s) => a + s.pending, 0);
@@ -228,6 +251,9 @@ export async function startProcessor(options: ProcessorOptions): Promise<Running
       await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
     }
   }
+  consumer.on(consumer.events.CRASH, (e) => {
+    if (!e.payload.restart) fail(e.payload.error);
+  });
   consumer.on(consumer.events.GROUP_JOIN, (e) => logger.info('joined consumer group', { groupId, assignment: e.payload.memberAssignment }));
 
   // Ticks only while caught up: with a backlog (a restart, a slow sink) a host's silence in
@@ -266,14 +292,14 @@ export async function startProcessor(options: ProcessorOptions): Promise<Running
         }, selfReportMs)
       : undefined;
 
-  const done = consumer.run({
+  const running = consumer.run({
     autoCommit: false,
     eachBatchAutoResolve: true,
     partitionsConsumedConcurrently: 1,
     eachBatch: async ({ batch, heartbeat, isRunning, isStale }: EachBatchPayload) => {
       lagByPartition.set(batch.partition, Number(batch.offsetLag()) + batch.messages.length);
       for (const m of batch.messages) {
-        if (!isRunning() || isStale()) break;
+        if (!isRunning() || isStale() || failure !== undefined) break;
         const ref: KafkaRef = { topic: batch.topic, partition: batch.partition, offset: Number(m.offset) };
         offsets.consumed(ref.topic, ref.partition, ref.offset);
         consumed += 1;
@@ -284,6 +310,8 @@ export async function startProcessor(options: ProcessorOptions): Promise<Running
       await heartbeat().catch(() => {});
     },
   });
+
+  running.catch(fail);
 
   return {
     stats: () => ({ consumed, committed, inFlight: offsets.inFlight, paused, pipeline: pipeline?.stats(), influx: influx?.stats }),
@@ -302,6 +330,7 @@ export async function startProcessor(options: ProcessorOptions): Promise<Running
       input$.complete();
       await consumer.disconnect().catch(() => {});
       await producer.disconnect().catch(() => {});
+      settle.resolve();
     },
   };
 }

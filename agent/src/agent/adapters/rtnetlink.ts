@@ -15,7 +15,7 @@ import { errorMessage } from '@roamwatch/core';
 import type { Address, Link, Logger, Route } from '@roamwatch/core';
 import { RtnetlinkSource } from '../../rtnetlink/source.js';
 import type { RtnetlinkSourceOptions } from '../../rtnetlink/source.js';
-import { addressPayload, linkPayload, resyncPayload, routePayload, toContractEvent } from '../../rtnetlink/contract.js';
+import { addressPayload, linkPayload, resyncPayload, routePayload, toContractEvent } from './rtnetlink-contract.js';
 import type { ResyncReport, StateChange } from '../../rtnetlink/state.js';
 import type { SourceAdapter, SourceContext, SourceReport, SourceState } from '../sources.js';
 

@@ -1,16 +1,18 @@
 /**
- * Conversion of the source's normalized changes into the project's event contract
- * (@roamwatch/core: route.*, address.*, link.*, rule.*, netlink.resync payloads).
+ * The rtnetlink adapter's mapping of the rtnetlink source's normalized changes to the
+ * project's event contract (@roamwatch/core: route.*, address.*, link.*, rule.*,
+ * netlink.resync payloads). It lives with the adapter, not in the rtnetlink library, so that
+ * the library knows nothing of the contract.
  * Numbers become the names iproute2 prints (/etc/iproute2/rt_protos etc.), interface
  * indexes get their names from the mirror.
  */
 import type { PayloadOf } from '@roamwatch/core';
-import { linkFlagNames } from './compare.js';
-import type { MirrorCounts } from './mirror.js';
-import { FR_ACT, IFA_F, OPERSTATE, RTN } from './schema.js';
+import { linkFlagNames } from '../../rtnetlink/compare.js';
+import type { MirrorCounts } from '../../rtnetlink/mirror.js';
+import { FR_ACT, IFA_F, OPERSTATE, RTN } from '../../rtnetlink/schema.js';
 import type {
   AddressState, LinkState, ResyncReport, RouteState, RuleState, StateChange,
-} from './state.js';
+} from '../../rtnetlink/state.js';
 
 type Kind =
   | 'route.added' | 'route.removed' | 'route.replaced' | 'address.added' | 'address.removed'

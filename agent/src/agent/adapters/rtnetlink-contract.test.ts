@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { validatePayload } from '@roamwatch/core';
-import { resyncPayload, toContractEvent } from './contract.js';
-import type { RouteState, StateChange } from './state.js';
+import { resyncPayload, toContractEvent } from './rtnetlink-contract.js';
+import type { RouteState, StateChange } from '../../rtnetlink/state.js';
 
 const names = (i: number): string | undefined => ({ 1: 'lo', 3: 'v0' } as Record<number, string>)[i];
 
