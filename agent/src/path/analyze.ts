@@ -29,6 +29,7 @@ import { canonicalIp, ipEquals, isIpLiteral, parseIp } from './ip.js';
 import { formatRoute, getSourceAddr, type KernelLookupKey, type KernelRouteAnswer, type LookupResult, type NetState } from './lookup.js';
 import { suggestFixes } from './fixes.js';
 import { parseCharonVersion, usesKernelLookup, versionAtLeast, type CharonSettings, type CharonVersion } from './settings.js';
+import { decidingRule, VERSION_RULES, type VersionRule } from './version-rules.js';
 
 export type Consequence = NonNullable<PathVerdict['consequence']>;
 
@@ -72,6 +73,8 @@ export interface PathAnalysis {
   /** Kernel lookups needed for a verdict but not supplied (kernel mode): fetch them and analyze again. */
   missingKernelLookups: KernelLookupKey[];
   charonVersion: string;
+  /** The version-specific rule that decided the verdict (`common` when every modelled version agrees). */
+  rule: VersionRule;
 }
 
 const NOT_CHECKED_STATES = new Set(['CREATED', 'DELETING', 'DESTROYING', 'PASSIVE', 'REKEYED']);
@@ -308,6 +311,18 @@ export function analyze(
   opts: AnalyzeOptions = {},
 ): PathAnalysis {
   const version = parseCharonVersion(charonVersion);
+  const a = analyzeSa(state, ikeSa, connection, settings, version, opts);
+  return { ...a, rule: decidingRule(a, settings, version) };
+}
+
+function analyzeSa(
+  state: NetState,
+  ikeSa: IkeSa,
+  connection: Connection | undefined,
+  settings: CharonSettings,
+  version: CharonVersion,
+  opts: AnalyzeOptions,
+): PathAnalysis {
   const mob: MobikeEvidence =
     opts.mobikeNegotiated !== undefined
       ? { negotiated: opts.mobikeNegotiated, evidence: 'given by the caller' }
@@ -328,6 +343,7 @@ export function analyze(
     lookup: undefined,
     missingKernelLookups: [],
     charonVersion: version.text,
+    rule: VERSION_RULES.common,
   };
   const state_ = ikeSa.state.toUpperCase();
   if (NOT_CHECKED_STATES.has(state_)) {
@@ -335,6 +351,16 @@ export function analyze(
   }
   const isV1 = ikeSa.version === 1 || /^ikev1$/i.test(connection?.version ?? '');
   if (isV1) {
+    // ike_sa.c roam(): `if (this->version == IKEV1) return SUCCESS;` (6.0.6 line 2770, and
+    // 5.9.8), since 5.6.3 (NEWS: "Roam events are now completely ignored for IKEv1 SAs").
+    if (!versionAtLeast(version, 5, 6, 3)) {
+      return {
+        ...out,
+        verdict: 'unknown',
+        reasonCode: 'ikev1-before-5.6.3',
+        reason: `IKEv1 SA on charon ${version.text}: roam events are only ignored completely for IKEv1 since 5.6.3; roamwatch does not model older versions`,
+      };
+    }
     return { ...out, verdict: 'immune', reasonCode: 'ikev1', reason: 'IKEv1 SA: charon ignores roam events for IKEv1 (no MOBIKE, reauth would not be enough)', consequence: 'none' };
   }
   if (!settings.roamEvents) {

@@ -9,3 +9,4 @@ export * from './ip-json.js';
 export * from './watcher.js';
 export * from './vici-adapter.js';
 export * from './triggers.js';
+export * from './version-rules.js';
