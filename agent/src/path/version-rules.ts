@@ -67,19 +67,19 @@ export const VERSION_RULES: Record<VersionRuleId, VersionRule> = {
     id: 'make-before-break-default',
     versions: '>= 6.0.0',
     summary: 'charon.make_before_break defaults to yes: the reauth brings the new IKE_SA and CHILD_SAs up before the old ones are deleted',
-    source: 'NEWS 6.0.0 "charon.make_before_break is now enabled by default"; ike_sa.c reauth()',
+    source: 'ikev2/task_manager_v2.c: "%s.make_before_break" read with default TRUE (6.0.6: line 2651), used by queue_ike_reauth() (line 2274); NEWS 6.0.0 "charon.make_before_break is now enabled by default"',
   },
   'break-before-make-default': {
     id: 'break-before-make-default',
     versions: '< 6.0.0',
     summary: 'charon.make_before_break defaults to no: the reauth deletes the old IKE_SA and CHILD_SAs before the new ones are up',
-    source: 'ike_sa.c reauth(); default changed in 6.0.0 (NEWS)',
+    source: 'ikev2/task_manager_v2.c: "%s.make_before_break" read with default FALSE before 6.0.0 (NEWS 6.0.0), used by queue_ike_reauth()',
   },
   'make-before-break-configured': {
     id: 'make-before-break-configured',
     versions: 'all (>= 5.3.0, where the option exists)',
     summary: 'charon.make_before_break is set in strongswan.conf, so the version default does not matter',
-    source: 'ike_sa.c reauth() reads "%s.make_before_break"',
+    source: 'ikev2/task_manager_v2.c task_manager_v2_create() reads "%s.make_before_break" (6.0.6: line 2651)',
   },
 };
 

@@ -230,7 +230,7 @@ export function formatText(r: DoctorResult): string {
       if (a.verdict === 'immune' || a.verdict === 'valid') continue;
       out.push('', `${a.conn}[${a.uniqueId}] ${a.localHost ?? '?'} → ${a.remoteHost ?? '?'}: ${MARK[a.verdict]}${a.verdict === 'at-risk' && a.consequence ? ` (next ${a.triggers.join('/') || 'change'} change: ${a.consequence})` : ''}`);
       out.push(wrap(a.reason, '  '));
-      if (a.rule.id !== 'common') out.push(wrap(`rule for charon ${a.rule.versions}: ${a.rule.summary} (${a.rule.source})`, '  '));
+      if (a.rule.id !== 'common') out.push(wrap(`rule ${a.rule.id} (charon ${a.rule.versions}): ${a.rule.summary}`, '  '));
       if (a.fixes.length > 0) {
         out.push('  Fixes, least change first:');
         for (const f of a.fixes) {
@@ -244,7 +244,7 @@ export function formatText(r: DoctorResult): string {
     if (ok.length > 0) {
       out.push('');
       for (const a of ok) {
-        const rule = a.rule.id === 'common' ? '' : ` [rule for charon ${a.rule.versions}: ${a.rule.summary}]`;
+        const rule = a.rule.id === 'common' ? '' : ` [rule ${a.rule.id}, charon ${a.rule.versions}]`;
         out.push(wrap(`${a.conn}[${a.uniqueId}] ${a.verdict}: ${a.reason}${rule}`, '  ').replace(/^ {2}/, ''));
       }
     }
