@@ -78,7 +78,8 @@ const EXPECTED_6_0: Record<string, (r: ReauthFinding[], events: RoamwatchEvent[]
     expect(r[0]).toMatchObject({ classification: 'spurious', conn: 'rw', localBefore: '10.231.0.1', localAfter: '10.231.0.1', order: 'make-before-break', downtimeMs: 0 });
     expect(r[0]!.triggers[0]!.summary).toContain('192.0.2.0/24');
     expect(r[0]!.fix?.command).toMatch(/^ip route add 10\.231\.1\.2\/32 .*src 10\.231\.0\.1/);
-    expect(events.some((e) => e.kind === 'vici.ike-update')).toBe(true);
+    // the agent's verdict, from the version VICI reported, describes the reauth as charon did it
+    expect(events.some((e) => e.kind === 'path.verdict' && e.payload.reason.includes('CHILD_SAs (make-before-break)'))).toBe(true);
   },
   'scheduled-reauth': (r) => {
     expect(r.map((f) => [f.classification, f.order, f.downtimeMs])).toEqual([['scheduled', 'make-before-break', 0]]);
@@ -89,8 +90,10 @@ const EXPECTED_6_0: Record<string, (r: ReauthFinding[], events: RoamwatchEvent[]
     expect(events.some((e) => e.kind === 'vici.ike-updown')).toBe(false);
     expect(events.some((e) => e.kind === 'vici.log' && String((e.payload as { msg?: unknown }).msg).includes('establishing IKE_SA failed'))).toBe(true);
   },
-  'ipv6-link-local': (r) => {
+  'ipv6-link-local': (r, events) => {
     expect(r.map((f) => [f.classification, f.order])).toEqual([['spurious', 'make-before-break']]);
+    // here the peer's CREATE_CHILD_SA for the old SA raced its DELETE: ike-update on the old SA
+    expect(events.some((e) => e.kind === 'vici.ike-update' && e.payload.ikeSa.state === 'DELETING')).toBe(true);
     // in this recording the kernel added the fe80:: addresses 50 ms after the links came up,
     // inside charon's 100 ms roam delay: the new links and their routes lead the triggers
     expect(r[0]!.triggers.some((t) => t.summary.includes('rwll'))).toBe(true);

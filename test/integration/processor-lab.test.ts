@@ -130,6 +130,11 @@ describe.each(labCharons())('roamwatch watch against real charon %s (lab)', (spe
     // make_before_break line: make-before-break, new SA up before the old one is deleted
     expect(f.order).toBe(defaultOrder(l));
     if (f.order === 'make-before-break') expect(f.downtimeMs).toBe(0);
+    // the agent's path verdict (defaults of the version VICI reported) describes the same order
+    // (watch runs without --swanctl-conf here, so the verdict is `unknown` with both MOBIKE outcomes)
+    const reauthVerdicts = w.events.filter((e) => e.kind === 'path.verdict' && String(e.payload.reason).includes('reauthenticates the IKE_SA'));
+    expect(reauthVerdicts.length).toBeGreaterThan(0);
+    for (const e of reauthVerdicts) expect(String(e.payload.reason)).toContain(`CHILD_SAs (${defaultOrder(l)}`);
   });
 
   it('when the fix is in place (a route with src), then route changes cause no reauth', async () => {
