@@ -20,7 +20,9 @@
 #   default                       strongswan-$ROAMWATCH_STRONGSWAN_VERSION-git.tar.gz, looked up in
 #                                 $ROAMWATCH_CACHE/vendor/ and in shared/vendor/ beside the checkout
 #                                 (how an offline build host hands the tarball to checkouts),
-#                                 verified against the SHA256SUMS beside it.
+#                                 verified against the SHA256SUMS beside it. A verified tarball
+#                                 is copied to $ROAMWATCH_CACHE/vendor/; with no tarball at all
+#                                 but a complete cached build of the version, that build is used.
 #   ROAMWATCH_STRONGSWAN_VERSION  version to expect in the tarball (default 6.0.6)
 set -euo pipefail
 # shellcheck source=../lib.sh
@@ -31,7 +33,7 @@ print_prefix=0
 for a in "$@"; do
   case $a in
     --print-prefix) print_prefix=1 ;;
-    -h | --help) sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) rw_die "unknown argument '$a' (usage: strongswan-build.sh [--print-prefix])" ;;
   esac
 done
@@ -73,7 +75,15 @@ if [[ -z $source_spec ]]; then
   for d in "$RW_CACHE/vendor" "$RW_REPO_ROOT/../shared/vendor"; do
     if [[ -f $d/$name ]]; then source_spec="$(cd "$d" && pwd)/$name"; break; fi
   done
-  [[ -n $source_spec ]] || rw_die "no strongSwan $version source: put $name (+ SHA256SUMS) into $RW_CACHE/vendor/, or set ROAMWATCH_STRONGSWAN_SOURCE=https://download.strongswan.org/strongswan-$version.tar.bz2 and ROAMWATCH_STRONGSWAN_SHA256=<its checksum from strongswan.org>"
+  if [[ -z $source_spec ]]; then
+    # No tarball to verify, but a complete build of this version is cached: use it.
+    if [[ -f $root/$series/.complete ]] && grep -qx "version=$version" "$root/$series/.complete"; then
+      rw_log "strongSwan $version: no source tarball found, using the cached build $(readlink -f "$root/$series")"
+      ((print_prefix)) && readlink -f "$root/$series"
+      exit 0
+    fi
+    rw_die "no strongSwan $version source: put $name (+ SHA256SUMS) into $RW_CACHE/vendor/, or set ROAMWATCH_STRONGSWAN_SOURCE=https://download.strongswan.org/strongswan-$version.tar.bz2 and ROAMWATCH_STRONGSWAN_SHA256=<its checksum from strongswan.org>"
+  fi
 fi
 
 mkdir -p "$root"
@@ -95,6 +105,14 @@ else
 fi
 have_sha=$(sha256_of "$tarball")
 [[ $have_sha == "$want_sha" ]] || rw_die "checksum mismatch for $tarball: expected $want_sha, got $have_sha"
+# Keep the verified tarball in the cache's vendor dir, where later checkouts look first.
+vendor="$RW_CACHE/vendor"
+if [[ $(dirname "$(readlink -f "$tarball")") != "$(readlink -f "$vendor" 2>/dev/null || echo "$vendor")" ]]; then
+  mkdir -p "$vendor"
+  cp -f "$tarball" "$vendor/$(basename "$tarball")"
+  { [[ -f $vendor/SHA256SUMS ]] && grep -v "  $(basename "$tarball")\$" "$vendor/SHA256SUMS"; echo "$have_sha  $(basename "$tarball")"; } >"$vendor/SHA256SUMS.new" || true
+  mv -f "$vendor/SHA256SUMS.new" "$vendor/SHA256SUMS"
+fi
 
 # --- cache key and the fast path ---------------------------------------------------
 flags_sha=$(printf '%s\n' "${CONFIGURE_FLAGS[@]}" | sha256sum | cut -c1-12)
