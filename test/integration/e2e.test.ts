@@ -93,6 +93,7 @@ async function doctor(format: 'json' | 'text'): Promise<{ code: number; stdout: 
 interface DoctorSa {
   conn: string;
   verdict: string;
+  reasonCode: string;
   fixes: Array<{ kind: string; command: string }>;
 }
 async function doctorJson(): Promise<{ code: number; sas: DoctorSa[] }> {
@@ -275,6 +276,9 @@ describe.each(labCharons())('end to end on charon %s: charon → agent → Kafka
       await sleep(3000);
       expect(reauths('rw')).toHaveLength(before);
       expect((await lab.gw.listSas('rw')).map((s) => s.state)).toEqual(['ESTABLISHED']);
+      // doctor names it: at risk, stranded on a local address that is on no interface
+      const d = await doctorJson();
+      expect(d.sas.find((s) => s.conn === 'rw')).toMatchObject({ verdict: 'at-risk', reasonCode: 'local-address-missing' });
     }
     expect(reauths('st')).toHaveLength(0);
   });

@@ -222,6 +222,14 @@ describe.each(labCharons())('roamwatch watch against real charon %s (lab)', (spe
       expect(w.reauths).toHaveLength(0);
       const sa = (await l.gw.listSas('rw'))[0];
       expect(sa).toMatchObject({ state: 'ESTABLISHED', localHost: '10.231.0.1' });
+      // doctor names the stranded SA: at risk, its local address is on no interface
+      const doc = await l.gw.exec(
+        [process.execPath, CLI, 'doctor', '--vici', l.gw.viciUri, '--strongswan-conf', l.gw.strongswanConfFile, '--swanctl-conf', join(l.gw.swanctlDir, 'swanctl.conf'), '--format', 'json'],
+        { check: false, timeoutMs: 30_000 },
+      );
+      const rw = (JSON.parse(doc.stdout) as { sas: { conn: string; verdict: string; reasonCode: string; reason: string }[] }).sas.find((s) => s.conn === 'rw');
+      expect(rw).toMatchObject({ verdict: 'at-risk', reasonCode: 'local-address-missing' });
+      expect(rw?.reason).toContain('keeps this IKE_SA ESTABLISHED on the missing address');
     }
   });
 

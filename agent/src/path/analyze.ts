@@ -311,8 +311,34 @@ export function analyze(
   opts: AnalyzeOptions = {},
 ): PathAnalysis {
   const version = parseCharonVersion(charonVersion);
-  const a = analyzeSa(state, ikeSa, connection, settings, version, opts);
+  const a = strandedIfAddressMissing(analyzeSa(state, ikeSa, connection, settings, version, opts), state, settings);
   return { ...a, rule: decidingRule(a, settings, version) };
+}
+
+/**
+ * The SA's local address is on no interface of this host (removed, or the routing state is
+ * not charon's network namespace). Every roam event then finds the old path invalid and, as
+ * original initiator without MOBIKE, charon reauthenticates from that address — which
+ * cannot work: break-before-make (5.x default) deletes the IKE_SA first and the tunnel is
+ * down; make-before-break (6.x default) fails the new IKE_SA after its retransmits and, as
+ * the old one is only deleted once the new one is up, keeps this IKE_SA ESTABLISHED on the
+ * missing address (seen in the lab on 6.0.6: test/fixtures/scenarios/charon-6.0.6/
+ * address-removed.jsonl; ike_sa.c retransmit(): "establishing IKE_SA failed", 6.0.6 line
+ * 2540). No route fix applies: a route cannot name a missing address as `src`.
+ */
+function strandedIfAddressMissing(a: PathAnalysis, state: NetState, settings: CharonSettings): PathAnalysis {
+  if (a.verdict !== 'at-risk' || a.consequence !== 'reauth' || !a.localHost || state.addresses.length === 0) return a;
+  const local = a.localHost;
+  if (state.addresses.some((x) => ipEquals(x.address, local))) return a;
+  const what = settings.makeBeforeBreak
+    ? `charon's reauthentication (make-before-break) cannot send the new IKE_SA from ${local}, gives up after its retransmits and keeps this IKE_SA ESTABLISHED on the missing address: the tunnel carries nothing while charon reports it up`
+    : `charon's reauthentication (break-before-make) deletes this IKE_SA and cannot send the new one from ${local}: the tunnel is down until the address returns`;
+  return {
+    ...a,
+    reasonCode: 'local-address-missing',
+    reason: `${local} is on no interface of this host (removed, or this is not charon's network namespace); ${what}`,
+    fixes: [],
+  };
 }
 
 function analyzeSa(

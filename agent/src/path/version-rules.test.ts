@@ -54,3 +54,26 @@ describe('the version-specific rule that decided a verdict', () => {
     for (const r of Object.values(VERSION_RULES)) expect(r.source).toMatch(/\.c |NEWS/);
   });
 });
+
+describe('an SA whose local address is on no interface', () => {
+  const noLocal = () => {
+    const st = gateway([viaGw]);
+    return { ...st, addresses: st.addresses.filter((a) => a.address !== LOCAL4) };
+  };
+
+  it('when charon is 6.0.6 (make-before-break), then the SA is at risk as stranded: ESTABLISHED on the missing address, no route fix', () => {
+    const a = analyze(noLocal(), sa(), conn(), s('6.0.6'), '6.0.6');
+    expect(a).toMatchObject({ verdict: 'at-risk', reasonCode: 'local-address-missing', consequence: 'reauth', fixes: [], rule: { id: 'make-before-break-default' } });
+    expect(a.reason).toContain('keeps this IKE_SA ESTABLISHED on the missing address');
+  });
+
+  it('when charon is 5.9.8 (break-before-make), then the reauth deletes the SA and the tunnel is down', () => {
+    const a = analyze(noLocal(), sa(), conn(), s('5.9.8'), '5.9.8');
+    expect(a).toMatchObject({ verdict: 'at-risk', reasonCode: 'local-address-missing', fixes: [], rule: { id: 'break-before-make-default' } });
+    expect(a.reason).toContain('deletes this IKE_SA and cannot send the new one');
+  });
+
+  it('when local_addrs is literal (no route check), then it stays immune on both versions', () => {
+    for (const v of ['5.9.8', '6.0.6']) expect(analyze(noLocal(), sa(), conn([LOCAL4]), s(v), v).reasonCode).toBe('static-local-address');
+  });
+});
