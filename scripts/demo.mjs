@@ -15,6 +15,9 @@ const step = (n, total, s) => console.log(`\n${bold(`[${n}/${total}] ${s}`)}`);
 const say = (s) => console.log(`    ${s}`);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const TOTAL = 7;
+// --charon 5.9 (Debian's 5.9.8, default) or 6.0 (6.0.6 from source): which charon the lab runs
+const charonArg = process.argv.indexOf('--charon');
+const CHARON = charonArg > 0 ? process.argv[charonArg + 1] : (process.env.ROAMWATCH_LAB_CHARON || '5.9');
 
 let lab;
 let watch;
@@ -54,8 +57,9 @@ async function runCli(args) {
 }
 
 async function main() {
-  step(1, TOTAL, 'Building the lab: gateway and peer in two network namespaces, real charon 5.9.8 in each');
-  lab = await createLab({ name: 'demo' });
+  step(1, TOTAL, `Building the lab: gateway and peer in two network namespaces, real charon ${CHARON === '6.0' ? '6.0.6 (built from source)' : CHARON === '5.9' ? '5.9.8 (Debian)' : CHARON} in each`);
+  lab = await createLab({ name: 'demo', charon: CHARON });
+  say(`charon ${lab.charon.version} (${lab.charon.charon})`);
   const conn = lab.connection();
   say(`gateway ${lab.gw.netns}: IKE address ${conn.localAddress ?? lab.gw.address} on lo, local_addrs = ${conn.localAddrs}, MOBIKE off`);
   say(`peer    ${lab.peer.netns}: ${lab.peer.address}`);

@@ -24,8 +24,24 @@ for ns in rwlab-demo-gw rwlab-demo-peer; do
   fi
 done
 
-say "Installing strongSwan (charon 5.9.8, swanctl, kernel-libipsec) from Debian's packages, if missing"
-bash scripts/lab/install.sh
+# Which charon the lab runs: --charon 5.9 (Debian's 5.9.8, default) or --charon 6.0 (6.0.6,
+# built from source by scripts/lab/strongswan-build.sh: a few minutes the first time).
+charon=${ROAMWATCH_LAB_CHARON:-5.9}
+args=("$@")
+for ((i = 0; i < ${#args[@]}; i++)); do
+  if [[ ${args[i]} == --charon ]]; then charon=${args[i + 1]:-}; fi
+done
+case $charon in
+  5.9 | 6.0) ;;
+  *) echo "roamwatch demo: --charon must be 5.9 or 6.0, not '$charon'" >&2; exit 2 ;;
+esac
+if [[ $charon == 5.9 ]]; then
+  say "Installing strongSwan (charon 5.9.8, swanctl, kernel-libipsec) from Debian's packages, if missing"
+  ROAMWATCH_LAB_SKIP_BUILD=1 bash scripts/lab/install.sh
+else
+  say "Installing strongSwan: Debian's packages, and charon 6.0.6 built from source (cached), if missing"
+  bash scripts/lab/install.sh
+fi
 # The build's commands (scripts/commands.txt; the agent's rtnetlink helper,
 # agent/native/rtnl-pipe.c, is compiled by the build) and its C headers.
 RW_COMPONENT=demo bash scripts/commands.sh install build

@@ -20,7 +20,9 @@ for (let i = 0; i < rounds; i++) {
   rmSync(out, { force: true });
   const r = spawnSync('npx', ['vitest', 'run', '--project', 'integration', 'test/integration/e2e.test.ts'], {
     stdio: 'inherit',
-    env: { ...process.env, ROAMWATCH_E2E_RESULTS: out },
+    // one charon build per run (the e2e test runs every build of ROAMWATCH_LAB_CHARONS; the
+    // committed results are Debian's 5.9.8 unless chosen otherwise)
+    env: { ...process.env, ROAMWATCH_LAB_CHARONS: process.env.ROAMWATCH_LAB_CHARONS ?? '5.9', ROAMWATCH_E2E_RESULTS: out },
   });
   if (r.status !== 0) {
     console.error(`e2e round ${i + 1} failed`);

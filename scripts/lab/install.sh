@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Installs what the strongSwan lab (test/lab/) needs: charon 5.9.8 + swanctl from
-# Debian, the kernel-libipsec plugin (userspace ESP over /dev/net/tun), and every command
+# Debian, the kernel-libipsec plugin (userspace ESP over /dev/net/tun), every command
 # of the groups base and lab in scripts/commands.txt (ip, unshare, mount, sysctl, ping …)
-# that is missing. Idempotent; returns in well under a second when all is there.
+# that is missing, and a second charon (strongSwan 6.0.6) built from source beside it by
+# scripts/lab/strongswan-build.sh (cached under $ROAMWATCH_CACHE/strongswan; set
+# ROAMWATCH_LAB_SKIP_BUILD=1 to skip it). Idempotent; returns in about a second when all
+# is there.
 #
 # The lab runs its own charon processes, one per network namespace, each with its own
 # strongswan.conf, vici socket and private /run. A system-wide charon (a distribution
@@ -75,5 +78,9 @@ RW_COMPONENT=lab bash "$(dirname "${BASH_SOURCE[0]}")/../commands.sh" install ba
   echo "install.sh: kernel-libipsec plugin missing" >&2; exit 1; }
 [[ -c /dev/net/tun ]] || echo "install.sh: warning: /dev/net/tun missing; kernel-libipsec cannot create its TUN device" >&2
 
+# The lab's version matrix (docs/lab.md): strongSwan 6.0.x from source, beside 5.9.8.
+if [[ ${ROAMWATCH_LAB_SKIP_BUILD:-0} != 1 ]]; then
+  bash "$(dirname "${BASH_SOURCE[0]}")/strongswan-build.sh"
+fi
 
 echo "install.sh: strongSwan lab prerequisites present ($(/usr/lib/ipsec/charon --version 2>/dev/null || dpkg-query -W -f='${Version}' strongswan-charon))"

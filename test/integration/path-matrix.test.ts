@@ -1,4 +1,5 @@
-// The path analyzer against real charon 5.9.8: for each scenario, `roamwatch doctor`
+// The path analyzer against real charon, on every build of the lab's version matrix
+// (labCharons(): Debian's 5.9.8 and 6.0.6 built from source): for each scenario, `roamwatch doctor`
 // predicts what charon will do on the next unrelated route change, the change is made,
 // and charon's real behaviour (IKE_SA unique id, log lines) is recorded. Every row must
 // agree. Then the first suggested fix of each SA at risk is applied and the same change
@@ -7,14 +8,15 @@
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
-import { createLab, type Lab, type LabOptions } from '../lab/index.js';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createLab, labCharons, type Lab, type LabOptions } from '../lab/index.js';
 import { applyIpCommand, observeRoam, unrelatedAddressChange, unrelatedRouteChange, type RoamObservation } from '../lab/path-scenarios.js';
 import { main } from '../../cli/src/main.js';
 import { changeFiresRoam, defaultCharonSettings, ipRunner, readNetState, routeFromIpJson } from '@roamwatch/agent';
 import type { DoctorResult, DoctorSa } from '../../cli/src/commands/doctor.js';
 
 interface Row {
+  charon: string;
   scenario: string;
   conn: string;
   setup: string;
@@ -24,10 +26,14 @@ interface Row {
   consequence: string;
   predictedReauth: boolean;
   actualReauth: boolean;
+  /** How charon reauthenticated (from its log), '' when it did not. */
+  order: string;
   charonSaid: string;
 }
 const rows: Row[] = [];
 const labs: Lab[] = [];
+/** The charon build of the describe block that runs now (set in its beforeAll). */
+let currentCharon = labCharons()[0]!;
 
 async function doctor(lab: Lab, extra: string[] = []): Promise<{ code: number; result: DoctorResult }> {
   const out: string[] = [];
@@ -64,7 +70,7 @@ function predictsReauth(s: DoctorSa, kind: 'route' | 'address'): boolean {
 }
 
 async function lab(opts: LabOptions): Promise<Lab> {
-  const l = await createLab(opts);
+  const l = await createLab({ charon: currentCharon, ...opts });
   labs.push(l);
   return l;
 }
@@ -83,6 +89,7 @@ async function check(
   for (const c of conns) {
     const s = sa(doc, c);
     const row: Row = {
+      charon: l.charon.version,
       scenario,
       conn: c,
       setup,
@@ -92,10 +99,18 @@ async function check(
       consequence: s.consequence ?? '',
       predictedReauth: predictsReauth(s, kind),
       actualReauth: obs.reauth[c] ?? false,
+      order: obs.order[c] ?? '',
       charonSaid: obs.roamJob ? obs.outcome[c] || '(nothing for this SA)' : '(no roam job)',
     };
     rows.push(row);
+    // doctor must know which charon it talks to (it asks VICI for the version)
+    expect(doc.charonVersion).toBe(l.charon.version);
     expect({ scenario, conn: c, reauth: row.actualReauth, doctor: s.reason }).toEqual({ scenario, conn: c, reauth: row.predictedReauth, doctor: s.reason });
+    if (row.actualReauth) {
+      // the version rule doctor named (make_before_break's default: no before 6.0, yes since) is what charon did
+      const predictedOrder = s.rule.id === 'make-before-break-default' ? 'make-before-break' : s.rule.id === 'break-before-make-default' ? 'break-before-make' : undefined;
+      expect({ scenario, conn: c, order: row.order, rule: s.rule.id }).toEqual({ scenario, conn: c, order: predictedOrder, rule: s.rule.id });
+    }
   }
   return { doc, obs };
 }
@@ -118,17 +133,21 @@ afterAll(() => {
   const out = process.env['ROAMWATCH_PATH_MATRIX_OUT'] ?? join(tmpdir(), 'roamwatch-path-matrix.md');
   const esc = (s: string) => s.replace(/\|/g, '\\|');
   const lines = [
-    '| scenario | SA | setup | doctor verdict (reason) | consequence | predicted reauth | actual reauth | charon logged | agree |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| charon | scenario | SA | setup | doctor verdict (reason) | consequence | predicted reauth | actual reauth | reauth order | charon logged | agree |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...rows.map(
       (r) =>
-        `| ${esc(r.scenario)} | ${r.conn} | ${esc(r.setup)} | ${r.verdict} (${r.reasonCode}) | ${r.consequence} | ${r.predictedReauth ? 'yes' : 'no'} | ${r.actualReauth ? 'yes' : 'no'} | ${esc(r.charonSaid)} | ${r.predictedReauth === r.actualReauth ? '✓' : '✗'} |`,
+        `| ${r.charon} | ${esc(r.scenario)} | ${r.conn} | ${esc(r.setup)} | ${r.verdict} (${r.reasonCode}) | ${r.consequence} | ${r.predictedReauth ? 'yes' : 'no'} | ${r.actualReauth ? 'yes' : 'no'} | ${r.order} | ${esc(r.charonSaid)} | ${r.predictedReauth === r.actualReauth ? '✓' : '✗'} |`,
     ),
   ];
   writeFileSync(out, `${lines.join('\n')}\n`);
 });
 
-describe('path analyzer vs real charon 5.9.8', () => {
+describe.each(labCharons())('path analyzer vs real charon %s', (spec) => {
+  beforeAll(() => {
+    currentCharon = spec;
+  });
+
   it('hostname vs literal local_addrs, two SAs with different local addresses, src route, src route in another table', async () => {
     const l = await lab({
       connections: [
@@ -151,6 +170,23 @@ describe('path analyzer vs real charon 5.9.8', () => {
     // rw3: a src route only in table 100, which no rule uses
     await observeRoam(l, ['rw3'], () => l.gw.ip(['route', 'add', '10.231.1.2/32', 'dev', l.gw.ifname, 'src', '10.231.0.4', 'table', '100']));
     await check(l, 'src route only in another table', 'ip route add 10.231.1.2/32 dev rw-gw0 src 10.231.0.4 table 100', ['rw3']);
+  });
+
+  it('IKEv1: charon ignores roam events for IKEv1 SAs (since 5.6.3), beside an IKEv2 SA that reauthenticates', async () => {
+    const l = await lab({
+      connections: [
+        { name: 'rw', localAddrs: 'hostname' },
+        { name: 'v1', localAddrs: 'hostname', ikeVersion: 1 },
+      ],
+    });
+    const { doc, obs } = await check(l, 'IKEv1 beside IKEv2 (both hostname local_addrs, no src)', 'v1: version = 1 on both sides, IKE address 10.231.0.2 on lo', ['rw', 'v1']);
+    expect(sa(doc, 'v1')).toMatchObject({ verdict: 'immune', reasonCode: 'ikev1', consequence: 'none', rule: { id: 'ikev1-ignored', versions: '>= 5.6.3' } });
+    // roam() returns before any log line for IKEv1: nothing logged, same SA
+    expect(obs.outcome['v1']).toBe('');
+    expect(obs.uniqueIds['v1']?.after).toBe(obs.uniqueIds['v1']?.before);
+    // the IKEv2 SA beside it: at risk, and the version's make_before_break default decided how
+    expect(sa(doc, 'rw')).toMatchObject({ verdict: 'at-risk', consequence: 'reauth' });
+    expect(sa(doc, 'rw').rule.id).toBe(l.charon.version.startsWith('5.') ? 'break-before-make-default' : 'make-before-break-default');
   });
 
   it('only a default route', async () => {

@@ -75,6 +75,8 @@ export interface CharonConfInput {
   ipv6: boolean;
   /** Debug levels of the filelog; defaults: default=1, ike/knl/cfg/net=2. */
   logLevels?: Record<string, number>;
+  /** charon.load (default CHARON_PLUGINS); the lab passes the subset its charon build has. */
+  plugins?: string;
 }
 
 /** Base strongswan.conf settings for one lab charon (relative to the file's root). */
@@ -82,7 +84,7 @@ export function baseCharonSettings(i: CharonConfInput): StrongswanSettings {
   const levels: Record<string, number> = { default: 1, ike: 2, knl: 2, cfg: 2, net: 2, ...i.logLevels };
   return {
     charon: {
-      load: CHARON_PLUGINS,
+      load: i.plugins ?? CHARON_PLUGINS,
       install_virtual_ip: false,
       // Fail fast when the other side is gone (default would retry for minutes).
       retransmit_tries: 3,
@@ -118,6 +120,8 @@ export interface SwanctlConnection {
   localId: string;
   remoteId: string;
   mobike: boolean;
+  /** IKE version (default 2). */
+  ikeVersion?: 1 | 2;
   reauthTime?: number;
   rekeyTime?: number;
   children: { name: string; localTs: string; remoteTs: string; rekeyTime?: number }[];
@@ -143,7 +147,7 @@ export function renderSwanctlConf(conns: SwanctlConnection[], psk: string): stri
       };
     }
     const conn: StrongswanSettings = {
-      version: 2,
+      version: c.ikeVersion ?? 2,
       local_addrs: c.localAddrs,
       remote_addrs: c.remoteAddrs,
       mobike: c.mobike,

@@ -1,5 +1,5 @@
 // The strongSwan lab: two network namespaces joined by a veth pair, one real charon
-// (Debian's 5.9.8) in each, an IKEv2 SA (PSK) with CHILD_SAs initiated by the
+// (Debian's 5.9.8, or a source build such as 6.0.6: LabOptions.charon) in each, an IKEv2 SA (PSK) with CHILD_SAs initiated by the
 // gateway. See docs/lab.md. A library (no test-framework imports) so that tests and
 // `roamwatch demo` can both use it.
 //
@@ -18,15 +18,17 @@ import { closeSync, mkdirSync, openSync, readSync, rmSync, statSync, truncateSyn
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { baseCharonSettings, renderStrongswanConf, renderSwanctlConf, type StrongswanSettings, type SwanctlConnection } from './config.js';
+import { baseCharonSettings, CHARON_PLUGINS, renderStrongswanConf, renderSwanctlConf, type StrongswanSettings, type SwanctlConnection } from './config.js';
+import { availablePlugins, charonVersion, defaultCharonSpec, resolveCharon, type CharonBuild, type CharonSpec } from './charon.js';
 import { cleanupStaleLabs, destroyNetnsSync, LAB_ID_RE, LAB_PREFIX, processStartTime, type LabOwnerRecord } from './cleanup.js';
 import { pollUntil, run, sleep, type ExecOptions, type ExecResult } from './exec.js';
-import { CHARON_BIN, checkLabPrerequisites, SWANCTL_BIN } from './prereq.js';
+import { checkLabPrerequisites } from './prereq.js';
 import { parseListSas, type IkeSa } from './swanctl-output.js';
 
 export type { ExecOptions, ExecResult } from './exec.js';
 export type { IkeSa, ChildSa } from './swanctl-output.js';
 export type { StrongswanSettings } from './config.js';
+export type { CharonBuild, CharonSpec } from './charon.js';
 
 export type Side = 'gw' | 'peer';
 export type Family = 'ipv4' | 'ipv6';
@@ -50,6 +52,8 @@ export interface LabConnectionOptions {
   hostname?: string;
   /** Default false. */
   mobike?: boolean;
+  /** IKE version of the connection, on both sides (default 2). */
+  ikeVersion?: 1 | 2;
   /** Gateway reauth_time in seconds (default: none, i.e. no scheduled reauth). */
   reauthTime?: number;
   /** Gateway IKE rekey_time in seconds (default: charon's, 4 h). */
@@ -65,6 +69,12 @@ export interface LabConnectionOptions {
 export interface LabOptions {
   /** Lab id / namespace prefix; 'rwlab-' is prepended if missing. Default 'rwlab-<random>'. */
   name?: string;
+  /** Which charon build runs on both sides: '5.9' (Debian), '6.0' (source build of
+   *  scripts/lab/strongswan-build.sh) or an installation prefix. Default: env
+   *  ROAMWATCH_LAB_CHARON, else '5.9'. See charon.ts. */
+  charon?: CharonSpec;
+  /** A different build for the peer (default: the same as the gateway). */
+  peerCharon?: CharonSpec;
   /** Defaults for the single default connection (or for every entry of `connections`). */
   localAddrs?: LocalAddrsMode;
   mobike?: boolean;
@@ -119,6 +129,7 @@ export interface LabConnection {
   localId: string;
   remoteId: string;
   mobike: boolean;
+  ikeVersion: 1 | 2;
   reauthTime?: number;
   rekeyTime?: number;
   startSa: boolean;
@@ -131,8 +142,15 @@ export interface LogMark {
   offset: number;
 }
 
+/** A resolved charon build and its `charon --version` (e.g. '6.0.6'). */
+export interface LabCharon extends CharonBuild {
+  version: string;
+}
+
 export interface LabNode {
   readonly side: Side;
+  /** The charon build this side runs. */
+  readonly charon: LabCharon;
   readonly netns: string;
   readonly dir: string;
   /** Path of charon's vici unix socket. */
@@ -205,6 +223,8 @@ export interface Lab {
   readonly peer: LabNode;
   readonly connections: readonly LabConnection[];
   readonly ipv6: boolean;
+  /** The gateway's charon build (the subject of every test); `lab.peer.charon` for the peer's. */
+  readonly charon: LabCharon;
   connection(name?: string): LabConnection;
   waitForSa(opts?: WaitForSaOptions): Promise<IkeSa>;
   /** Initiates a connection (all its children) from the gateway; resolves when swanctl reports success. */
@@ -293,6 +313,7 @@ function resolveConnections(opts: LabOptions): LabConnection[] {
       localId: `${name}.gw.rwlab`,
       remoteId: `${name}.peer.rwlab`,
       mobike: s.mobike ?? opts.mobike ?? false,
+      ikeVersion: s.ikeVersion ?? 2,
       reauthTime: s.reauthTime ?? opts.reauthTime,
       rekeyTime: s.rekeyTime,
       startSa: s.startSa ?? opts.startSa ?? true,
@@ -341,6 +362,7 @@ class NodeImpl implements LabNode {
     labId: string,
     labDir: string,
     ipv6: boolean,
+    readonly charon: LabCharon,
   ) {
     this.netns = `${labId}-${side}`;
     this.dir = join(labDir, side);
@@ -378,7 +400,7 @@ class NodeImpl implements LabNode {
   }
 
   swanctl(args: readonly string[], opts?: ExecOptions): Promise<ExecResult> {
-    const argv = [SWANCTL_BIN, ...args];
+    const argv = [this.charon.swanctl, ...args];
     if (!args.includes('--uri') && !args.includes('-u')) argv.push('--uri', this.viciUri);
     return run(argv, {
       ...opts,
@@ -485,9 +507,11 @@ class LabImpl implements Lab {
     readonly connections: readonly LabConnection[],
     readonly ipv6: boolean,
     private readonly opts: LabOptions,
+    readonly charon: LabCharon,
+    peerCharon: LabCharon,
   ) {
-    this.gw = new NodeImpl('gw', id, dir, ipv6);
-    this.peer = new NodeImpl('peer', id, dir, ipv6);
+    this.gw = new NodeImpl('gw', id, dir, ipv6, charon);
+    this.peer = new NodeImpl('peer', id, dir, ipv6, peerCharon);
     this.keepDir = opts.keepDir ?? process.env['ROAMWATCH_LAB_KEEP'] === '1';
   }
 
@@ -601,7 +625,15 @@ class LabImpl implements Lab {
       for (const d of swanctlSubdirs) mkdirSync(join(n.swanctlDir, d), { recursive: true });
       const extra = (n.side === 'gw' ? this.opts.strongswanConf : this.opts.peerStrongswanConf) ?? {};
       const conf = renderStrongswanConf(
-        baseCharonSettings({ viciSocket: n.viciSocket, logFile: n.logFile, ipv6: this.ipv6, logLevels: this.opts.logLevels }),
+        baseCharonSettings({
+          viciSocket: n.viciSocket,
+          logFile: n.logFile,
+          ipv6: this.ipv6,
+          logLevels: this.opts.logLevels,
+          // a source build has only the plugins it was configured with (openssl covers the
+          // crypto of aes, sha1, sha2, hmac, gmp, curve25519): load what is there, quietly
+          plugins: availablePlugins(n.charon, CHARON_PLUGINS.split(' ')).join(' '),
+        }),
         { charon: extra },
       );
       writeFileSync(n.strongswanConfFile, conf);
@@ -618,6 +650,7 @@ class LabImpl implements Lab {
       localId: c.localId,
       remoteId: c.remoteId,
       mobike: c.mobike,
+      ikeVersion: c.ikeVersion,
       reauthTime: c.reauthTime,
       rekeyTime: c.rekeyTime,
       children: c.children.map((ch) => ({ name: ch.name, localTs: ch.gwTs, remoteTs: ch.peerTs })),
@@ -631,6 +664,7 @@ class LabImpl implements Lab {
       localId: c.remoteId,
       remoteId: c.localId,
       mobike: c.mobike,
+      ikeVersion: c.ikeVersion,
       children: c.children.map((ch) => ({ name: ch.name, localTs: ch.peerTs, remoteTs: ch.gwTs })),
     }));
     writeFileSync(join(this.gw.swanctlDir, 'swanctl.conf'), renderSwanctlConf(gwConns, LAB_NET.psk));
@@ -648,7 +682,7 @@ class LabImpl implements Lab {
     try {
       child = spawn(
         'ip',
-        ['netns', 'exec', n.netns, 'unshare', '--mount', '--propagation', 'private', '--', '/bin/sh', '-c', CHARON_WRAPPER, 'lab-charon', n.runDir, n.hostsFile, CHARON_BIN],
+        ['netns', 'exec', n.netns, 'unshare', '--mount', '--propagation', 'private', '--', '/bin/sh', '-c', CHARON_WRAPPER, 'lab-charon', n.runDir, n.hostsFile, n.charon.charon],
         { detached: true, stdio: ['ignore', out, out], env: { ...process.env, STRONGSWAN_CONF: n.strongswanConfFile } },
       );
     } finally {
@@ -859,7 +893,12 @@ function randomId(): string {
  * hook and the stale-lab cleanup of later runs are only safety nets.
  */
 export async function createLab(opts: LabOptions = {}): Promise<Lab> {
-  checkLabPrerequisites();
+  const gwSpec = opts.charon ?? defaultCharonSpec();
+  const peerSpec = opts.peerCharon ?? gwSpec;
+  checkLabPrerequisites([...new Set([gwSpec, peerSpec])]);
+  const withVersion = (b: CharonBuild): LabCharon => ({ ...b, version: charonVersion(b) });
+  const gwCharon = withVersion(resolveCharon(gwSpec));
+  const peerCharon = peerSpec === gwSpec ? gwCharon : withVersion(resolveCharon(peerSpec));
   const id = opts.name ? (opts.name.startsWith(LAB_PREFIX) ? opts.name : `${LAB_PREFIX}${opts.name}`) : `${LAB_PREFIX}${randomId()}`;
   if (!LAB_ID_RE.test(id)) throw new Error(`invalid lab name ${JSON.stringify(id)}: lower-case letters, digits and '-', at most 38 characters`);
   const connections = resolveConnections(opts);
@@ -876,7 +915,7 @@ export async function createLab(opts: LabOptions = {}): Promise<Lab> {
     throw new Error(`lab ${id} exists and its owner still runs: choose another name`);
   }
 
-  const lab = new LabImpl(id, dir, connections, ipv6, opts);
+  const lab = new LabImpl(id, dir, connections, ipv6, opts, gwCharon, peerCharon);
   try {
     await lab.build();
   } catch (e) {

@@ -13,6 +13,20 @@ export interface RoamObservation {
   /** Per IKE_SA name: what charon logged about the path (level 1 and 2 IKE lines). */
   outcome: Record<string, string>;
   uniqueIds: Record<string, { before: number; after: number }>;
+  /** Per reauthenticated IKE_SA: whether charon brought the new SA up before it deleted the
+   *  old one (make-before-break, the default since 6.0) or after (break-before-make), from
+   *  the order of `IKE_SA name[new] established` and `deleting IKE_SA name[old]` in its log. */
+  order: Record<string, ReauthOrder | undefined>;
+}
+
+export type ReauthOrder = 'make-before-break' | 'break-before-make';
+
+/** The order of a reauth old → new in a charon log (undefined until both lines are there). */
+export function reauthOrder(log: string, name: string, oldId: number, newId: number): ReauthOrder | undefined {
+  const up = log.indexOf(`IKE_SA ${name}[${newId}] established`);
+  const del = log.indexOf(`deleting IKE_SA ${name}[${oldId}]`);
+  if (up < 0 || del < 0) return undefined;
+  return up < del ? 'make-before-break' : 'break-before-make';
 }
 
 const OUTCOMES = [
@@ -75,6 +89,7 @@ export async function observeRoam(lab: Lab, names: string[], change: () => Promi
   const reauth: Record<string, boolean> = {};
   const outcome: Record<string, string> = {};
   const uniqueIds: Record<string, { before: number; after: number }> = {};
+  const order: Record<string, ReauthOrder | undefined> = {};
   for (const n of names) {
     const log = lab.gw.log(mark);
     outcome[n] = outcomeFor(log, n);
@@ -86,8 +101,13 @@ export async function observeRoam(lab: Lab, names: string[], change: () => Promi
     }
     reauth[n] = logged || after !== b;
     uniqueIds[n] = { before: b, after };
+    if (reauth[n]) {
+      // the old SA's DELETE may still be in flight when the new one is up (make-before-break)
+      const deadline = Date.now() + 5000;
+      while ((order[n] = reauthOrder(lab.gw.log(mark), n, b, after)) === undefined && Date.now() < deadline) await sleep(25);
+    }
   }
-  return { roamJob, reauth, outcome, uniqueIds };
+  return { roamJob, reauth, outcome, uniqueIds, order };
 }
 
 /** Runs an `ip` command given as one string in the gateway namespace (a doctor fix). */

@@ -2,10 +2,11 @@
 import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { charonBuildProblems, labCharons, resolveCharon, type CharonSpec } from './charon.js';
 
+/** Debian's charon and swanctl (the lab's '5.9' build; see charon.ts for the others). */
 export const CHARON_BIN = '/usr/lib/ipsec/charon';
 export const SWANCTL_BIN = '/usr/sbin/swanctl';
-export const LIBIPSEC_PLUGIN = '/usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so';
 export const INSTALL_HINT = 'run: bash scripts/lab/install.sh';
 
 function executable(path: string): boolean {
@@ -54,17 +55,24 @@ export function labCommands(): { command: string; debianPackage: string }[] {
   return LAB_COMMANDS_FALLBACK;
 }
 
-/** Returns what is missing for the lab (empty when all is there). Never throws. */
-export function labPrerequisiteProblems(): string[] {
+/**
+ * Returns what is missing for the lab with these charon builds (default: every build of
+ * the version matrix, labCharons()); empty when all is there. Never throws.
+ */
+export function labPrerequisiteProblems(charons: readonly CharonSpec[] = labCharons()): string[] {
   const problems: string[] = [];
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
     problems.push('the lab needs root (network namespaces, mounts, charon)');
   }
-  if (!executable(CHARON_BIN)) problems.push(`charon not found at ${CHARON_BIN} (Debian package strongswan-charon)`);
-  if (!executable(SWANCTL_BIN)) problems.push(`swanctl not found at ${SWANCTL_BIN} (Debian package strongswan-swanctl)`);
-  if (!existsSync(LIBIPSEC_PLUGIN)) problems.push(`kernel-libipsec plugin missing (Debian package libcharon-extra-plugins)`);
+  for (const spec of charons) {
+    try {
+      problems.push(...charonBuildProblems(resolveCharon(spec)).map((p) => `${spec}: ${p}`));
+    } catch (e) {
+      problems.push(e instanceof Error ? e.message : String(e));
+    }
+  }
   for (const { command, debianPackage } of labCommands()) {
-    if (command === CHARON_BIN || command === 'swanctl') continue; // checked above
+    if (command === CHARON_BIN || command === 'swanctl') continue; // checked per build above
     const found = command.startsWith('/') ? executable(command) : findInPath(command) !== undefined;
     if (!found) problems.push(`${command} not found${command.startsWith('/') ? '' : ' in PATH'} (Debian package ${debianPackage})`);
   }
@@ -76,8 +84,8 @@ export function labPrerequisiteProblems(): string[] {
  * Throws when the lab cannot run here, with the command that fixes it. For the
  * integration globalSetup and for `roamwatch demo`.
  */
-export function checkLabPrerequisites(): void {
-  const problems = labPrerequisiteProblems();
+export function checkLabPrerequisites(charons?: readonly CharonSpec[]): void {
+  const problems = labPrerequisiteProblems(charons);
   if (problems.length > 0) {
     throw new Error(`strongSwan lab prerequisites missing:\n  - ${problems.join('\n  - ')}\n${INSTALL_HINT}`);
   }
@@ -88,12 +96,13 @@ export const LAB_INSTALL_COMMAND = 'bash scripts/lab/install.sh';
 
 /**
  * The lab's entry for test/setup/global-setup.ts `checks` (structurally a ServerCheck):
- * charon, swanctl, kernel-libipsec, the lab's commands (ip, unshare, ping …) present,
- * /dev/net/tun, running as root.
+ * charon, swanctl, kernel-libipsec of every build in the version matrix (labCharons():
+ * Debian's 5.9.8 and the 6.0 source build by default), the lab's commands (ip, unshare,
+ * ping …; group lab of scripts/commands.txt), /dev/net/tun, running as root.
  */
 export function labCheck(): { name: string; fix: string; run: () => void; timeoutMs: number } {
   return {
-    name: 'strongSwan lab (charon 5.9.8 + swanctl + kernel-libipsec, as root)',
+    name: `strongSwan lab (charon ${labCharons().join(' and ')} + swanctl + kernel-libipsec, as root)`,
     fix: LAB_INSTALL_COMMAND,
     timeoutMs: 5_000,
     run: () => {

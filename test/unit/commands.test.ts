@@ -71,7 +71,7 @@ describe('the scan of the repository', () => {
     expect(at('ping')).toContain('test/lab/lab.ts');
     expect(at('go')).toContain('bench/vici/prepare.mjs');
     expect(at('python3')).toContain('bench/vici/prepare.mjs');
-    expect(at('/usr/lib/ipsec/charon')).toContain('test/lab/lab.ts');
+    expect(at('/usr/lib/ipsec/charon')).toContain('scripts/lab/install.sh');
     expect(at('swanctl')).toContain('test/integration/lab.test.ts');
   }, 180_000);
 });

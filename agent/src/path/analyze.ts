@@ -29,6 +29,7 @@ import { canonicalIp, ipEquals, isIpLiteral, parseIp } from './ip.js';
 import { formatRoute, getSourceAddr, type KernelLookupKey, type KernelRouteAnswer, type LookupResult, type NetState } from './lookup.js';
 import { suggestFixes } from './fixes.js';
 import { parseCharonVersion, usesKernelLookup, versionAtLeast, type CharonSettings, type CharonVersion } from './settings.js';
+import { decidingRule, VERSION_RULES, type VersionRule } from './version-rules.js';
 
 export type Consequence = NonNullable<PathVerdict['consequence']>;
 
@@ -72,6 +73,8 @@ export interface PathAnalysis {
   /** Kernel lookups needed for a verdict but not supplied (kernel mode): fetch them and analyze again. */
   missingKernelLookups: KernelLookupKey[];
   charonVersion: string;
+  /** The version-specific rule that decided the verdict (`common` when every modelled version agrees). */
+  rule: VersionRule;
 }
 
 const NOT_CHECKED_STATES = new Set(['CREATED', 'DELETING', 'DESTROYING', 'PASSIVE', 'REKEYED']);
@@ -308,6 +311,44 @@ export function analyze(
   opts: AnalyzeOptions = {},
 ): PathAnalysis {
   const version = parseCharonVersion(charonVersion);
+  const a = strandedIfAddressMissing(analyzeSa(state, ikeSa, connection, settings, version, opts), state, settings);
+  return { ...a, rule: decidingRule(a, settings, version) };
+}
+
+/**
+ * The SA's local address is on no interface of this host (removed, or the routing state is
+ * not charon's network namespace). Every roam event then finds the old path invalid and, as
+ * original initiator without MOBIKE, charon reauthenticates from that address — which
+ * cannot work: break-before-make (5.x default) deletes the IKE_SA first and the tunnel is
+ * down; make-before-break (6.x default) fails the new IKE_SA after its retransmits and, as
+ * the old one is only deleted once the new one is up, keeps this IKE_SA ESTABLISHED on the
+ * missing address (seen in the lab on 6.0.6: test/fixtures/scenarios/charon-6.0.6/
+ * address-removed.jsonl; ike_sa.c retransmit(): "establishing IKE_SA failed", 6.0.6 line
+ * 2540). No route fix applies: a route cannot name a missing address as `src`.
+ */
+function strandedIfAddressMissing(a: PathAnalysis, state: NetState, settings: CharonSettings): PathAnalysis {
+  if (a.verdict !== 'at-risk' || a.consequence !== 'reauth' || !a.localHost || state.addresses.length === 0) return a;
+  const local = a.localHost;
+  if (state.addresses.some((x) => ipEquals(x.address, local))) return a;
+  const what = settings.makeBeforeBreak
+    ? `charon's reauthentication (make-before-break) cannot send the new IKE_SA from ${local}, gives up after its retransmits and keeps this IKE_SA ESTABLISHED on the missing address: the tunnel carries nothing while charon reports it up`
+    : `charon's reauthentication (break-before-make) deletes this IKE_SA and cannot send the new one from ${local}: the tunnel is down until the address returns`;
+  return {
+    ...a,
+    reasonCode: 'local-address-missing',
+    reason: `${local} is on no interface of this host (removed, or this is not charon's network namespace); ${what}`,
+    fixes: [],
+  };
+}
+
+function analyzeSa(
+  state: NetState,
+  ikeSa: IkeSa,
+  connection: Connection | undefined,
+  settings: CharonSettings,
+  version: CharonVersion,
+  opts: AnalyzeOptions,
+): PathAnalysis {
   const mob: MobikeEvidence =
     opts.mobikeNegotiated !== undefined
       ? { negotiated: opts.mobikeNegotiated, evidence: 'given by the caller' }
@@ -328,6 +369,7 @@ export function analyze(
     lookup: undefined,
     missingKernelLookups: [],
     charonVersion: version.text,
+    rule: VERSION_RULES.common,
   };
   const state_ = ikeSa.state.toUpperCase();
   if (NOT_CHECKED_STATES.has(state_)) {
@@ -335,6 +377,16 @@ export function analyze(
   }
   const isV1 = ikeSa.version === 1 || /^ikev1$/i.test(connection?.version ?? '');
   if (isV1) {
+    // ike_sa.c roam(): `if (this->version == IKEV1) return SUCCESS;` (6.0.6 line 2770, and
+    // 5.9.8), since 5.6.3 (NEWS: "Roam events are now completely ignored for IKEv1 SAs").
+    if (!versionAtLeast(version, 5, 6, 3)) {
+      return {
+        ...out,
+        verdict: 'unknown',
+        reasonCode: 'ikev1-before-5.6.3',
+        reason: `IKEv1 SA on charon ${version.text}: roam events are only ignored completely for IKEv1 since 5.6.3; roamwatch does not model older versions`,
+      };
+    }
     return { ...out, verdict: 'immune', reasonCode: 'ikev1', reason: 'IKEv1 SA: charon ignores roam events for IKEv1 (no MOBIKE, reauth would not be enough)', consequence: 'none' };
   }
   if (!settings.roamEvents) {

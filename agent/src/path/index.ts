@@ -14,3 +14,4 @@ export * from './ip-json.js';
 export * from './watcher.js';
 export * from './triggers.js';
 export * from './remediate/index.js';
+export * from './version-rules.js';

@@ -84,6 +84,8 @@ export interface DoctorSa {
   mobike: PathAnalysis['mobike'];
   fixes: PathAnalysis['fixes'];
   lookup: { mode: string; src: string | undefined; steps: string[] } | undefined;
+  /** The version-specific rule that decided the verdict ('common' when every modelled version agrees). */
+  rule: PathAnalysis['rule'];
 }
 
 /** doctor cannot check: charon unreachable, a file missing or unreadable. Retriable when its cause is (charon may come up). */
@@ -195,6 +197,7 @@ export async function runDoctor(opts: DoctorOptions, sources: DoctorSources): Pr
       mobike: a.mobike,
       fixes: a.fixes,
       lookup: a.lookup ? { mode: a.lookup.mode, src: a.lookup.src, steps: a.lookup.steps } : undefined,
+      rule: a.rule,
     })),
     warnings,
   };
@@ -236,11 +239,14 @@ export function formatText(r: DoctorResult): string {
   if (r.sas.length === 0) {
     out.push('', 'No IKE_SAs.');
   } else {
-    out.push('', table([['CONN', 'ID', 'LOCAL', 'REMOTE', 'VERDICT', 'WHY'], ...r.sas.map((a) => [a.conn, a.uniqueId, a.localHost ?? '-', a.remoteHost ?? '-', MARK[a.verdict] ?? a.verdict, a.reasonCode])]));
+    // RULE: the version-specific rule that decided the verdict (docs/path-analysis.md, per-version table)
+    const ruleCell = (a: DoctorSa) => (a.rule.id === 'common' ? 'common' : `${a.rule.id} (${a.rule.versions})`);
+    out.push('', table([['CONN', 'ID', 'LOCAL', 'REMOTE', 'VERDICT', 'WHY', 'RULE'], ...r.sas.map((a) => [a.conn, a.uniqueId, a.localHost ?? '-', a.remoteHost ?? '-', MARK[a.verdict] ?? a.verdict, a.reasonCode, ruleCell(a)])]));
     for (const a of r.sas) {
       if (a.verdict === 'immune' || a.verdict === 'valid') continue;
       out.push('', `${a.conn}[${a.uniqueId}] ${a.localHost ?? '?'} → ${a.remoteHost ?? '?'}: ${MARK[a.verdict]}${a.verdict === 'at-risk' && a.consequence ? ` (next ${a.triggers.join('/') || 'change'} change: ${a.consequence})` : ''}`);
       out.push(wrap(a.reason, '  '));
+      if (a.rule.id !== 'common') out.push(wrap(`rule ${a.rule.id} (charon ${a.rule.versions}): ${a.rule.summary}`, '  '));
       if (a.fixes.length > 0) {
         out.push('  Fixes, least change first:');
         for (const f of a.fixes) {
@@ -253,7 +259,10 @@ export function formatText(r: DoctorResult): string {
     const ok = r.sas.filter((a) => a.verdict === 'valid' || a.verdict === 'immune');
     if (ok.length > 0) {
       out.push('');
-      for (const a of ok) out.push(wrap(`${a.conn}[${a.uniqueId}] ${a.verdict}: ${a.reason}`, '  ').replace(/^ {2}/, ''));
+      for (const a of ok) {
+        const rule = a.rule.id === 'common' ? '' : ` [rule ${a.rule.id}, charon ${a.rule.versions}]`;
+        out.push(wrap(`${a.conn}[${a.uniqueId}] ${a.verdict}: ${a.reason}${rule}`, '  ').replace(/^ {2}/, ''));
+      }
     }
   }
   for (const w of r.warnings) out.push(`warning: ${w}`);

@@ -2,13 +2,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createLogger, createManualClock, createRealtimeClock, silentLogger, validatePayload } from '@roamwatch/core';
-import type { PathVerdict, Route, RoamwatchEvent } from '@roamwatch/core';
+import type { EventKind, PathVerdict, Route, RoamwatchEvent } from '@roamwatch/core';
 import type { NetState } from '../../path/lookup.js';
+import { gateway, route, sa, conn } from '../../path/fixtures.js';
 import { newEntryId, RemediationJournal } from '../../path/remediate/journal.js';
 import { PathAdapter } from './path.js';
-
 const link = (ifIndex: number, ifName: string) => ({ ifIndex, ifName, flags: ['UP', 'LOWER_UP'], operstate: 'UP' });
 const connected: Route = { family: 4, table: 254, dst: '10.231.1.0/24', type: 'unicast', protocol: 'kernel', scope: 'link', oif: 'rw-gw0', oifIndex: 2, prefsrc: '10.231.1.1' };
 const fix: Route = { family: 4, table: 254, dst: '10.231.1.2/32', type: 'unicast', protocol: 'boot', scope: 'link', oif: 'rw-gw0', oifIndex: 2, prefsrc: '10.231.0.1' };
@@ -104,5 +104,54 @@ describe('PathAdapter and swanctl.conf', () => {
       await adapter.stop();
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+function versionSnapshot(charonVersion: string): RoamwatchEvent {
+  return {
+    v: 1, id: '00000000-0000-7000-8000-000000000001', host: 'gw', seq: 1, timeUs: 1, source: 'vici', kind: 'vici.sa-snapshot',
+    payload: { reason: 'connect', ikeSas: [sa()], connections: [conn()], charonVersion },
+  } as RoamwatchEvent;
+}
+
+/** Runs the adapter over one SA snapshot and returns the path.verdict it emits. */
+function verdictFor(charonVersion: string, conf = 'charon {\n}\n'): PathVerdict {
+  vi.useFakeTimers();
+  const dir = mkdtempSync(join(tmpdir(), 'rw-path-adapter-'));
+  writeFileSync(join(dir, 'strongswan.conf'), conf);
+  const emitted: { kind: EventKind; payload: unknown }[] = [];
+  const a = new PathAdapter({
+    strongswanConf: join(dir, 'strongswan.conf'),
+    netState: () => gateway([route('0.0.0.0/0', { gateway: '10.0.0.254', oif: 'eth0', oifIndex: 2 })]),
+    debounceMs: 10,
+  });
+  a.start({ emit: ((kind: EventKind, payload: unknown) => emitted.push({ kind, payload })) as never, logger: silentLogger(), clock: undefined as never });
+  a.observe(versionSnapshot(charonVersion));
+  vi.advanceTimersByTime(50);
+  void a.stop();
+  const v = emitted.find((e) => e.kind === 'path.verdict');
+  if (!v) throw new Error(`no path.verdict emitted: ${JSON.stringify(emitted)}`);
+  return v.payload as PathVerdict;
+}
+
+describe('path adapter: the charon version reported over VICI', () => {
+  it('when charon 6.0.6 reports itself and strongswan.conf has no make_before_break, then the verdict says make-before-break (6.0 default)', () => {
+    // found in the lab: the agent read strongswan.conf before it knew the version, so on 6.0.6
+    // it described the reauth as break-before-make while charon made before it broke
+    const v = verdictFor('charon 6.0.6');
+    expect(v).toMatchObject({ verdict: 'at-risk', consequence: 'reauth' });
+    expect(v.reason).toContain('(make-before-break)');
+  });
+
+  it('when charon 5.9.8 reports itself, then it is break-before-make', () => {
+    expect(verdictFor('charon 5.9.8').reason).toContain('break-before-make: traffic stops');
+  });
+
+  it('when strongswan.conf sets make_before_break, then that wins over the version default', () => {
+    expect(verdictFor('charon 6.0.6', 'charon {\n  make_before_break = no\n}\n').reason).toContain('break-before-make: traffic stops');
   });
 });

@@ -43,6 +43,8 @@ export class PathAdapter implements SourceAdapter {
   private readonly sas = new Map<string, IkeSa>();
   private conns = new Map<string, Connection>();
   private charonVersion: string | undefined;
+  /** The charon version the settings were resolved for. */
+  private settingsVersion: string | undefined;
   private readonly verdicts = new Map<string, Verdict>();
   private timer: NodeJS.Timeout | undefined;
   private lastError: string | undefined;
@@ -60,15 +62,27 @@ export class PathAdapter implements SourceAdapter {
   start(ctx: SourceContext): void {
     this.ctx = ctx;
     this.log = ctx.logger;
+    this.loadSettings();
+    this.readMobike();
+  }
+
+  /**
+   * Reads strongswan.conf with the defaults of the charon version VICI reported (until it
+   * did, the analyzer's default version): some defaults depend on it (make_before_break is
+   * yes since 6.0), so the settings are read again when the version becomes known or changes.
+   */
+  private loadSettings(): void {
+    const log = this.log;
+    const version = this.charonVersion ? { charonVersion: this.charonVersion } : {};
     try {
-      this.settings = loadCharonSettings({ path: this.o.strongswanConf });
-      for (const w of this.settings.warnings) this.log.warn('strongswan.conf', { warning: w });
+      this.settings = loadCharonSettings({ path: this.o.strongswanConf, ...version });
+      for (const w of this.settings.warnings) log?.warn('strongswan.conf', { warning: w });
     } catch (err) {
       this.lastError = errorMessage(err);
-      this.log.error('cannot read strongswan.conf; path verdicts use charon defaults', { file: this.o.strongswanConf, error: this.lastError });
-      this.settings = loadCharonSettings({ path: '/nonexistent/strongswan.conf' });
+      log?.error('cannot read strongswan.conf; path verdicts use charon defaults', { file: this.o.strongswanConf, error: this.lastError });
+      this.settings = loadCharonSettings({ path: '/nonexistent/strongswan.conf', ...version });
     }
-    this.readMobike();
+    this.settingsVersion = this.charonVersion;
   }
 
   private readMobike(): void {
@@ -101,6 +115,7 @@ export class PathAdapter implements SourceAdapter {
         this.conns = new Map(ev.payload.connections.map((c) => [c.name, c]));
         this.readMobike();
         if (ev.payload.charonVersion) this.charonVersion = /(\d+\.\d+\.\d+)/.exec(ev.payload.charonVersion)?.[1];
+        if (this.ctx && this.charonVersion !== this.settingsVersion) this.loadSettings();
         for (const id of [...this.verdicts.keys()]) if (!this.sas.has(id)) this.verdicts.delete(id);
         this.schedule();
         break;

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { PathAnalysis } from '../analyze.js';
 import type { IpRunner } from '../ip-json.js';
+import { VERSION_RULES } from '../version-rules.js';
 import { applyRemediation, parseBatchErrors, undoRemediation } from './apply.js';
 import { RemediationJournal } from './journal.js';
 import { formatIpRouteCommand, parseIpRouteCommand, sameRouteKey, type RouteSpec } from './route-spec.js';
@@ -71,6 +72,7 @@ function analyzer(k: ReturnType<typeof fakeKernel>, sas: FakeSa[], ignoredTables
         lookup: undefined,
         missingKernelLookups: [],
         charonVersion: '5.9.8',
+        rule: VERSION_RULES.common,
       } satisfies PathAnalysis;
     });
 }
