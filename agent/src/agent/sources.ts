@@ -35,6 +35,8 @@ export interface SourceReport {
   resyncs?: number;
   /** vici: IKE_SAs known from the last snapshot and events. */
   ikeSas?: number;
+  /** Events this source lost before they were stamped (announced as agent.gap). */
+  eventsDropped?: number;
 }
 
 /** Emits one fact; `timeUs` is when it was read (default: now). */
@@ -181,7 +183,7 @@ export function createAgentSources(options: AgentSourcesOptions): AgentSources {
       spool: sink.spool,
       eventsEmitted: emitted,
       eventsSent: sink.eventsSent,
-      eventsDropped: sink.eventsDropped + invalid,
+      eventsDropped: sink.eventsDropped + invalid + (vici.eventsDropped ?? 0) + (rt.eventsDropped ?? 0),
       lagMs: sink.lagMs,
       ...(vici.ikeSas !== undefined ? { ikeSas: vici.ikeSas } : {}),
       cpuUserS: cpu.user / 1e6,
