@@ -80,6 +80,7 @@ export const CONFIG_KEYS = {
   'spool.onFull': { type: ['drop-oldest', 'drop-newest'] as const, default: 'drop-oldest', doc: 'At the bound: delete the oldest unsent segment, or refuse new events. Either way counted, logged and reported as agent.gap.' },
   'spool.fsyncIntervalMs': { type: 'int', default: 1000, min: 0, doc: 'fdatasync period of the spool; 0 = after every write batch. A crash of the agent loses nothing written; a power loss at most this window.' },
   'spool.memoryMaxBytes': { type: 'int', default: 32 * 1024 * 1024, min: 0, doc: 'Unsent events also kept in memory up to this size (beyond, they are read back from the spool files).' },
+  'spool.minFreeBytes': { type: 'int', default: 64 * 1024 * 1024, min: 0, doc: 'Free space the spool leaves on its filesystem: the bound is the smaller of spool.maxBytes and what fits above this (onFull applies there too).' },
 } as const satisfies Record<string, KeySpec>;
 
 export type ConfigKey = keyof typeof CONFIG_KEYS;
@@ -113,7 +114,7 @@ export interface AgentConfig {
     tls: KafkaTlsOptions | undefined;
     sasl: KafkaSaslOptions | undefined;
   };
-  spool: { dir: string; maxBytes: number; segmentBytes: number; onFull: SpoolFullPolicy; fsyncIntervalMs: number; memoryMaxBytes: number };
+  spool: { dir: string; maxBytes: number; segmentBytes: number; onFull: SpoolFullPolicy; fsyncIntervalMs: number; memoryMaxBytes: number; minFreeBytes: number };
   /** Where each key's value came from (default, file, env, flag), for `--print-config`-style output. */
   origins: Record<ConfigKey, 'default' | 'file' | 'env' | 'flag'>;
 }
@@ -368,7 +369,7 @@ export function loadAgentConfig(input: LoadConfigInput = {}): LoadedConfig {
       tls,
       sasl: sasl ? { ...sasl } : undefined,
     },
-    spool: { dir: get('spool.dir'), maxBytes, segmentBytes, onFull: get('spool.onFull'), fsyncIntervalMs: get('spool.fsyncIntervalMs'), memoryMaxBytes: get('spool.memoryMaxBytes') },
+    spool: { dir: get('spool.dir'), maxBytes, segmentBytes, onFull: get('spool.onFull'), fsyncIntervalMs: get('spool.fsyncIntervalMs'), memoryMaxBytes: get('spool.memoryMaxBytes'), minFreeBytes: get('spool.minFreeBytes') },
     origins,
   };
   // The password lives in `secrets` and in the transport options only; hide it from casual dumps.
