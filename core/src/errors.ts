@@ -39,8 +39,13 @@ export const EXIT = {
   ok: 0,
   /** doctor: something is at risk; other commands: the run found a problem it reports. */
   findings: 1,
-  /** Bad usage, bad config or an error that stopped the command. */
+  /** Bad usage, bad config or an error that stopped the command: a restart cannot fix it. */
   error: 2,
+  /**
+   * A runtime failure (an uncaught exception) that a restart may fix: supervisors restart on
+   * it (deploy/roamwatch-agent.service prevents restarts only on 2).
+   */
+  runtime: 3,
 } as const;
 
 export function errorMessage(err: unknown): string {

@@ -8,5 +8,5 @@ export { SpooledSink } from './spooled-sink.js';
 export type { SpooledSinkOptions } from './spooled-sink.js';
 export { KafkaTransport, KafkaTopicError, kafkaTlsConfig } from './kafka.js';
 export type { KafkaCompression, KafkaSaslOptions, KafkaTlsOptions, KafkaTransportOptions } from './kafka.js';
-export { FileTransport, StreamTransport } from './lines.js';
+export { FileTransport, ReaderGoneError, StreamTransport } from './lines.js';
 export type { Sink, SinkState, SinkStatusReport, Transport } from './types.js';
