@@ -30,6 +30,13 @@ export interface CorrelationConfig {
   maxTriggers: number;
   /** Event ids remembered per host to drop re-sent duplicates (≈ 100 bytes each). Default 1024. */
   dedupeIds: number;
+  /**
+   * How far an event's time may be ahead of its Kafka record's timestamp (ms). An event further
+   * in the future (a clock that jumped) is dead-lettered with code `clock-skew` instead of
+   * moving its host's event time ahead, which would make every later event of that host late.
+   * Records without a timestamp (files, `watch`) are not checked. Default 60000.
+   */
+  maxFutureSkewMs: number;
 }
 
 export const DEFAULT_CORRELATION: Readonly<CorrelationConfig> = Object.freeze({
@@ -41,6 +48,7 @@ export const DEFAULT_CORRELATION: Readonly<CorrelationConfig> = Object.freeze({
   logRetentionMs: 5000,
   maxTriggers: 10,
   dedupeIds: 1024,
+  maxFutureSkewMs: 60_000,
 });
 
 /** Fills defaults and validates; throws ConfigError naming the bad key. */

@@ -21,6 +21,8 @@ import type { PipelineInput, PipelineOutput } from './types.js';
 
 export interface PipelineStats extends CorrelatorStats {
   deadLetters: number;
+  /** Of those, events too far ahead of their record's timestamp (code clock-skew). */
+  clockSkewDeadLetters: number;
   buffered: number;
   hosts: number;
   /** Newest event time seen (µs), for the lag self-report. */
@@ -33,6 +35,7 @@ export class Pipeline<R> {
   private readonly orderer: EventTimeOrderer<R>;
   private readonly correlator: Correlator<R>;
   private deadLetters = 0;
+  private clockSkew = 0;
   private readonly onOrdered: (item: OrderedItem<R>) => void;
   private emit: (o: PipelineOutput<R>) => void = () => {};
 
@@ -49,9 +52,10 @@ export class Pipeline<R> {
       this.orderer.tick(input.nowUs, this.onOrdered, input.restart === true);
       return;
     }
-    const d = decodeRecord(input.value, input.ref);
+    const d = decodeRecord(input.value, input.ref, { recordTimeMs: input.recordTimeMs, maxFutureSkewMs: this.config.maxFutureSkewMs });
     if (!d.ok) {
       this.deadLetters += 1;
+      if (d.code === 'clock-skew') this.clockSkew += 1;
       const { ok: _ok, ...dl } = d;
       emit(dl);
       return;
@@ -71,6 +75,7 @@ export class Pipeline<R> {
       reauths: { ...this.correlator.stats.reauths },
       trackedSas: this.correlator.trackedSas(),
       deadLetters: this.deadLetters,
+      clockSkewDeadLetters: this.clockSkew,
       buffered: this.orderer.stats.buffered,
       hosts: this.orderer.hostCount,
       maxEventTimeUs: this.orderer.stats.maxTimeUs,

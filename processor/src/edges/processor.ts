@@ -23,7 +23,7 @@
  *   `roamwatch_processor` self-report every `selfReportMs`.
  */
 import { Kafka, logLevel } from 'kafkajs';
-import type { Consumer, Producer, EachBatchPayload, KafkaConfig } from 'kafkajs';
+import type { Consumer, Producer, EachBatchPayload, KafkaConfig, Message } from 'kafkajs';
 import { Subject } from 'rxjs';
 import type { Subscription } from 'rxjs';
 import { ConfigError, errorMessage, silentLogger } from '@roamwatch/core';
@@ -95,6 +95,21 @@ export interface RunningProcessor {
   readonly done: Promise<void>;
 }
 
+/**
+ * A dead letter the broker refuses even alone (its value plus headers exceed the dead-letter
+ * topic's max.message.bytes) goes out as a reference: the same headers (reason, code, source
+ * topic/partition/offset), an empty value and `raw-omitted` saying why. The source record
+ * stays readable at those coordinates for the topic's retention, so it can be reprocessed.
+ */
+export function deadLetterReference(m: Message, err: unknown): Message | undefined {
+  const headers = { ...(m.headers ?? {}) } as Record<string, string>;
+  if (headers['raw-omitted'] || !headers['source-topic']) return undefined;
+  const bytes = m.value === null || m.value === undefined ? 0 : typeof m.value === 'string' ? Buffer.byteLength(m.value) : m.value.length;
+  headers['raw-omitted'] = `the broker refused the whole record (${errorMessage(err).slice(0, 200)}); it is at source-topic/source-partition/source-offset`;
+  headers['raw-bytes'] = String(bytes);
+  return { key: m.key ?? null, value: '', headers };
+}
+
 export async function startProcessor(options: ProcessorOptions): Promise<RunningProcessor> {
   const {
     brokers,
@@ -119,7 +134,7 @@ export async function startProcessor(options: ProcessorOptions): Promise<Running
 
   const influx = options.influx ? new InfluxSink({ logger, ...options.influx }) : undefined;
   const findings = findingsTopic ? new TopicSink({ producer, topic: findingsTopic, name: 'findings', logger }) : undefined;
-  const deadLetters = new TopicSink({ producer, topic: deadLetterTopic, name: 'dead-letter', logger });
+  const deadLetters = new TopicSink({ producer, topic: deadLetterTopic, name: 'dead-letter', logger, replaceRejected: deadLetterReference });
   const sinks = [influx, findings, deadLetters].filter((s): s is NonNullable<typeof s> => !!s) as BatchingSink<unknown>[];
 
   const offsets = new OffsetTracker();
@@ -277,7 +292,8 @@ export async function startProcessor(options: ProcessorOptions): Promise<Running
         const ref: KafkaRef = { topic: batch.topic, partition: batch.partition, offset: Number(m.offset) };
         offsets.consumed(ref.topic, ref.partition, ref.offset);
         consumed += 1;
-        input$.next({ type: 'record', value: m.value ?? Buffer.alloc(0), ref });
+        const recordTimeMs = Number(m.timestamp);
+        input$.next({ type: 'record', value: m.value ?? Buffer.alloc(0), ref, ...(recordTimeMs > 0 ? { recordTimeMs } : {}) });
         if (unacked() > maxInFlight) await waitForRoom(heartbeat, isRunning);
       }
       lagByPartition.set(batch.partition, Number(batch.offsetLag()));
