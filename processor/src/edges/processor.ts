@@ -26,7 +26,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import type { Consumer, Producer, EachBatchPayload, KafkaConfig, Message } from 'kafkajs';
 import { Subject } from 'rxjs';
 import type { Subscription } from 'rxjs';
-import { ConfigError, errorMessage, silentLogger } from '@roamwatch/core';
+import { Backoff, ConfigError, errorMessage, isRetriable, silentLogger, sleep } from '@roamwatch/core';
 import type { Logger } from '@roamwatch/core';
 import { processEvents } from '../pipeline.js';
 import type { Pipeline } from '../pipeline.js';
@@ -231,16 +231,17 @@ export async function startProcessor(options: ProcessorOptions): Promise<Running
   } finally {
     await admin.disconnect();
   }
-  // A topic that is just being created answers "unknown topic" for a moment: retry.
+  // A topic that is just being created answers "unknown topic" for a moment: retry (kafkajs
+  // marks that error retriable; anything else is reported at once).
+  const subscribeBackoff = new Backoff({ minMs: 200, maxMs: 2000 });
   for (let attempt = 1; ; attempt++) {
     try {
       await consumer.subscribe({ topic, fromBeginning });
       break;
     } catch (err) {
-      const retriable = (err as { retriable?: boolean }).retriable === true;
-      if (!retriable || attempt >= 20) throw err;
+      if (!isRetriable(err, false) || attempt >= 20) throw err;
       logger.warn('subscribe failed, retrying', { topic, attempt, error: errorMessage(err) });
-      await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
+      await sleep(subscribeBackoff.fail());
     }
   }
   consumer.on(consumer.events.GROUP_JOIN, (e) => logger.info('joined consumer group', { groupId, assignment: e.payload.memberAssignment }));
