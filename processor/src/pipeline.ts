@@ -24,6 +24,8 @@ export interface PipelineStats extends CorrelatorStats {
   /** Of those, events too far ahead of their record's timestamp (code clock-skew). */
   clockSkewDeadLetters: number;
   buffered: number;
+  /** Events released before their watermark because their host had maxBufferedPerHost waiting. */
+  forcedReleases: number;
   hosts: number;
   /** Newest event time seen (µs), for the lag self-report. */
   maxEventTimeUs: number;
@@ -77,6 +79,7 @@ export class Pipeline<R> {
       deadLetters: this.deadLetters,
       clockSkewDeadLetters: this.clockSkew,
       buffered: this.orderer.stats.buffered,
+      forcedReleases: this.orderer.stats.forcedReleases,
       hosts: this.orderer.hostCount,
       maxEventTimeUs: this.orderer.stats.maxTimeUs,
     };

@@ -7,6 +7,11 @@
  *
  * Stops on SIGTERM/SIGINT (or after --duration-s): sources stop, open work is flushed, the
  * InfluxDB sink drains.
+ *
+ * Memory under a flood is bounded like the agent's: the VICI session's queue (drops counted and
+ * announced as agent.gap), at most `maxBufferedPerHost` events waiting in the orderer, a bounded
+ * `--record` buffer (beyond, records are counted as dropped and warned about), and
+ * memory-relief.ts hands the flood's garbage back once it is over.
  */
 import { createWriteStream } from 'node:fs';
 import type { WriteStream } from 'node:fs';
@@ -19,6 +24,10 @@ import type { ConfigKey } from '@roamwatch/agent';
 import { processEvents, formatFinding, toLineProtocol, InfluxSink } from '@roamwatch/processor';
 import type { PipelineInput } from '@roamwatch/processor';
 import { addCorrelationFlags, addInfluxFlags, correlationOptions, influxOptions } from './pipeline-flags.js';
+import { startMemoryRelief } from './memory-relief.js';
+
+/** `--record` output waiting for the disk beyond this is dropped (counted, warned), not buffered. */
+const RECORD_MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
 
 export function configure(cmd: Command): void {
   cmd
@@ -84,10 +93,14 @@ export async function run(options: Record<string, unknown>): Promise<number> {
     configSummary: { mode: 'watch', vici: config.vici.uri, rtnetlink: config.rtnetlink.enabled },
   });
   const stop$ = new Subject<void>();
+  let recordDropped = 0;
   const inputs = merge(
     agent.events$.pipe(
       map((e: RoamwatchEvent): PipelineInput<never> => {
-        record?.write(`${JSON.stringify(e)}\n`);
+        if (record) {
+          if (record.writableLength < RECORD_MAX_BUFFERED_BYTES) record.write(`${JSON.stringify(e)}\n`);
+          else if (recordDropped++ % 10_000 === 0) logger.warn('--record: the file cannot keep up; events not recorded', { dropped: recordDropped });
+        }
         return { type: 'record', value: e };
       }),
     ),
@@ -100,6 +113,7 @@ export async function run(options: Record<string, unknown>): Promise<number> {
   if (format === 'text' && process.stderr.isTTY) {
     process.stderr.write(`roamwatch watch: host ${config.hostId}, VICI ${config.vici.enabled ? config.vici.uri : 'off'}, rtnetlink ${config.rtnetlink.enabled ? 'on' : 'off'}; Ctrl-C to stop\n`);
   }
+  const stopRelief = startMemoryRelief();
   const finished = new Promise<number>((resolve) => {
     inputs.pipe(processEvents<never>({ ...correlation, flushOnComplete: true })).subscribe({
       next: (o) => {
@@ -127,6 +141,8 @@ export async function run(options: Record<string, unknown>): Promise<number> {
   process.once('SIGINT', onInt);
   const timer = durationS !== undefined ? setTimeout(() => stop(`--duration-s ${durationS}`), durationS * 1000) : undefined;
   const code = await finished;
+  stopRelief();
+  if (recordDropped > 0) logger.warn('--record: events not recorded because the file could not keep up', { dropped: recordDropped });
   if (timer) clearTimeout(timer);
   process.off('SIGTERM', onTerm);
   process.off('SIGINT', onInt);
