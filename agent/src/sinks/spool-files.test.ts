@@ -152,7 +152,7 @@ describe('spool files and symlinks', () => {
     try {
       const t2 = new FileTransport(path.join(d, 'new.jsonl'));
       await t2.connect();
-      await t2.send([{ seq: 1, line: line(1), timeUs: 1 }]);
+      await t2.send([{ seq: 1, line: line(1), timeUs: 1, bytes: Buffer.byteLength(line(1)) }]);
       await t2.close();
       expect(fs.statSync(path.join(d, 'new.jsonl')).mode & 0o777).toBe(0o640);
     } finally {

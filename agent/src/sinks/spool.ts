@@ -17,7 +17,10 @@
  *   contiguous drops so far (an earlier gap event can itself be in a dropped segment).
  *
  * Layout of `dir`:
- *   seg-<firstSeq, 16 digits>.jsonl   one envelope per line (exactly the Kafka message value)
+ *   seg-<firstSeq, 16 digits>.rws     framed records: length, checksum, seq, time, the envelope
+ *                                     (exactly the Kafka message value); see spool-format.ts
+ *   seg-<firstSeq, 16 digits>.jsonl   legacy segments of older agents (one envelope per line):
+ *                                     still read and delivered, never appended to
  *   state.json                        {"ackedSeq": N} written by rename, at most once a second
  *   lock                              the agent using the spool: pid, start time, boot id (spool-lock.ts)
  *
@@ -25,8 +28,13 @@
  * event-loop turn, or at 1 MiB), so a killed process (SIGKILL, crash, OOM) loses nothing that was
  * written: the page cache survives the process. fdatasync(2) runs every `fsyncIntervalMs`
  * (default 1000) when something was written, so a power loss or kernel crash loses at most that
- * window; 0 means fdatasync after every batch (costly under load). A torn last line after a power
- * loss is cut off at recovery and reported as an `agent.gap` with reason `spool-corrupt`.
+ * window; 0 means fdatasync after every batch (costly under load). A torn or corrupt last record
+ * after a power loss (its length, checksum or terminator do not match) is cut off at recovery and
+ * reported as an `agent.gap` with reason `spool-corrupt`.
+ *
+ * Parts: record framing (spool-format.ts), the owner lock (spool-lock.ts), safe file opening
+ * (safe-file.ts); this class keeps the segments, the state, the memory tail and the bounds, and
+ * gives the sink a narrow interface: append, read, ack, waitForRecordsAfter.
  *
  * A full disk never stops the agent (docs/agent.md, "what happens when the disk is full"):
  * - Bound by free space as well as by size: the effective bound is the smaller of `maxBytes` and
@@ -50,6 +58,10 @@ import { Backoff, RoamwatchError, errorMessage } from '@roamwatch/core';
 import type { Logger } from '@roamwatch/core';
 import { SafeFileError, ensureDirNoFollow, openAppendNoFollow, readFileNoFollow, writeFileNoFollow } from './safe-file.js';
 import { lockHolder, removeLock, writeLock } from './spool-lock.js';
+import { FRAMED_SEG_RE, LEGACY_SEG_RE, decodeFramed, decodeLegacy, diskBytes, encodeRecords, framedSegName, makeRecord } from './spool-format.js';
+import type { SpoolRecord } from './spool-format.js';
+
+export type { SpoolRecord };
 
 export type SpoolFullPolicy = 'drop-oldest' | 'drop-newest';
 
@@ -82,14 +94,6 @@ export interface SpoolGap {
   count: number;
 }
 
-export interface SpoolRecord {
-  seq: number;
-  /** The encoded envelope, without the newline. */
-  line: string;
-  /** Event time of the envelope (µs), for the lag. */
-  timeUs: number;
-}
-
 export interface SpoolStats {
   /** Bytes of all segment files. */
   bytes: number;
@@ -118,11 +122,10 @@ interface Segment {
   bytes: number;
   /** Highest seq in the segment (0 when empty). */
   lastSeq: number;
+  /** Framed (`.rws`); false for a legacy `.jsonl` segment of an older agent (read-only). */
+  framed: boolean;
 }
 
-const SEG_RE = /^seg-(\d{16})\.jsonl$/;
-const SEQ_RE = /"seq":(\d+)/;
-const TIME_RE = /"timeUs":(\d+)/;
 const WRITE_BATCH_BYTES = 1 << 20;
 const DEFAULT_MIN_FREE_BYTES = 64 * 1024 * 1024;
 const STATFS_INTERVAL_MS = 1000;
@@ -139,17 +142,6 @@ export class SpoolError extends RoamwatchError {
     super(message, { code: 'SPOOL', retriable: false, ...opts });
     this.name = 'SpoolError';
   }
-}
-
-function segName(firstSeq: number): string {
-  return `seg-${String(firstSeq).padStart(16, '0')}.jsonl`;
-}
-
-function parseSeq(line: string): number | undefined {
-  const m = SEQ_RE.exec(line);
-  if (!m) return undefined;
-  const n = Number(m[1]);
-  return Number.isSafeInteger(n) && n > 0 ? n : undefined;
 }
 
 /** The first record with seq >= `seq` in `arr` (sorted by seq) from index `from`. */
@@ -251,14 +243,17 @@ export class Spool {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.log.warn('spool state.json unreadable; resending every spooled record', { error: errorMessage(err) });
     }
     this.stateAckedWritten = this.ackedSeqValue;
-    const names = fs.readdirSync(dir).filter((n) => SEG_RE.test(n)).sort();
-    for (const name of names) {
-      const firstSeq = Number(SEG_RE.exec(name)![1]);
+    const found: Segment[] = [];
+    for (const name of fs.readdirSync(dir)) {
+      const m = FRAMED_SEG_RE.exec(name) ?? LEGACY_SEG_RE.exec(name);
+      if (!m) continue;
+      const firstSeq = Number(m[1]);
       const file = path.join(dir, name);
       const st = fs.lstatSync(file);
       if (!st.isFile()) throw new SpoolError(`spool dir ${dir}: ${name} is not a regular file (a symbolic link?); refusing to use it`);
-      this.segments.push({ firstSeq, file, bytes: st.size, lastSeq: firstSeq - 1 });
+      found.push({ firstSeq, file, bytes: st.size, lastSeq: firstSeq - 1, framed: name.endsWith('.rws') });
     }
+    this.segments = found.sort((a, b) => a.firstSeq - b.firstSeq);
     // Every segment but the newest is complete: its last seq is the next one's first - 1.
     for (let i = 0; i + 1 < this.segments.length; i++) this.segments[i]!.lastSeq = this.segments[i + 1]!.firstSeq - 1;
     const newest = this.segments[this.segments.length - 1];
@@ -279,7 +274,8 @@ export class Spool {
     this.diskOnlyUntil = this.lastSeqValue;
     this.deleteAcknowledgedSegments();
     try {
-      if (!newest || newest.bytes >= this.opts.segmentBytes) this.roll(this.lastSeqValue + 1);
+      // A legacy segment is never appended to: new records start a framed one.
+      if (!newest || newest.bytes >= this.opts.segmentBytes || !newest.framed) this.roll(this.lastSeqValue + 1);
       else this.openActive(newest);
     } catch (err) {
       if (!isWriteFailure(err)) throw err;
@@ -312,43 +308,19 @@ export class Spool {
     }
   }
 
-  /** Finds the last complete record of the newest segment; cuts a torn tail. */
+  /** Finds the last complete record of the newest segment; cuts a torn or corrupt tail. */
   private recoverTail(seg: Segment): void {
     if (seg.bytes === 0) return;
     const buf = readFileNoFollow(seg.file);
-    let end = buf.length;
-    if (buf[end - 1] !== 0x0a) {
-      const nl = buf.lastIndexOf(0x0a);
-      end = nl + 1;
-    }
-    let lastGood = 0;
-    let goodEnd = end;
-    // Walk back over lines that do not parse (a torn or garbled tail).
-    while (goodEnd > 0) {
-      const prevNl = buf.lastIndexOf(0x0a, goodEnd - 2);
-      const line = buf.subarray(prevNl + 1, goodEnd - 1).toString('utf8');
-      const seq = parseSeq(line);
-      let ok = seq !== undefined;
-      if (ok) {
-        try {
-          JSON.parse(line);
-        } catch {
-          ok = false;
-        }
-      }
-      if (ok) {
-        lastGood = seq!;
-        break;
-      }
-      goodEnd = prevNl + 1;
-    }
+    const { records, goodEnd, problem } = seg.framed ? decodeFramed(buf) : decodeLegacy(buf);
+    const lastGood = records.length > 0 ? records[records.length - 1]!.seq : 0;
     if (goodEnd < buf.length) {
       const cutBytes = buf.length - goodEnd;
       fs.truncateSync(seg.file, goodEnd);
       seg.bytes = goodEnd;
       // The torn record's number may have left for Kafka before the crash: never reuse it.
       const lost = (lastGood || seg.firstSeq - 1) + 1;
-      this.log.warn('spool: cut a torn tail (power loss or disk full?)', { file: seg.file, cutBytes, lostSeq: lost });
+      this.log.warn('spool: cut a torn tail (power loss?)', { file: seg.file, cutBytes, lostSeq: lost, problem });
       seg.lastSeq = lost;
       this.dropped += 1;
       queueMicrotask(() => this.opts.onGap?.({ fromSeq: lost, toSeq: lost, reason: 'spool-corrupt', count: 1 }));
@@ -375,17 +347,17 @@ export class Spool {
     }
     const active = this.segments[this.segments.length - 1];
     if (active && active.bytes === 0) {
-      // Reuse an empty segment only if it starts where the next record goes.
-      if (active.firstSeq === firstSeq) {
+      // Reuse an empty segment only if it starts where the next record goes (and is framed).
+      if (active.firstSeq === firstSeq && active.framed) {
         this.openActive(active);
         return;
       }
       fs.rmSync(active.file, { force: true });
       this.segments.pop();
     }
-    const file = path.join(this.opts.dir, segName(firstSeq));
+    const file = path.join(this.opts.dir, framedSegName(firstSeq));
     this.fd = openAppendNoFollow(file, 0o640);
-    this.segments.push({ firstSeq, file, bytes: 0, lastSeq: firstSeq - 1 });
+    this.segments.push({ firstSeq, file, bytes: 0, lastSeq: firstSeq - 1, framed: true });
     this.syncDir();
   }
 
@@ -448,7 +420,8 @@ export class Spool {
     if (this.closed) throw new SpoolError('spool is closed');
     if (seq !== this.lastSeqValue + 1) throw new SpoolError(`spool append out of order: seq ${seq} after ${this.lastSeqValue}`);
     this.lastSeqValue = seq;
-    const bytes = Buffer.byteLength(line) + 1;
+    const rec = makeRecord(seq, line, timeUs);
+    const bytes = diskBytes(rec);
     if (!this.holding) {
       const limit = this.limitBytes();
       if (this.totalBytes() + bytes > limit) {
@@ -470,7 +443,7 @@ export class Spool {
       }
     }
     this.closeRefusedRange();
-    this.pending.push({ seq, line, timeUs });
+    this.pending.push(rec);
     this.pendingBytes += bytes;
     if (this.holding) {
       // Held records are readable at once: the sink delivers them from memory.
@@ -565,7 +538,7 @@ export class Spool {
     while (this.pendingBytes + bytes > this.opts.memoryMaxBytes && this.pendingHead < this.pending.length) {
       const r = this.pending[this.pendingHead]!;
       this.pendingHead += 1;
-      this.pendingBytes -= Buffer.byteLength(r.line) + 1;
+      this.pendingBytes -= diskBytes(r);
       if (r.seq <= this.ackedSeqValue) continue;
       if (from === 0) from = r.seq;
       to = r.seq;
@@ -590,7 +563,7 @@ export class Spool {
 
   private dropMemThrough(seq: number): void {
     while (this.memHead < this.mem.length && this.mem[this.memHead]!.seq <= seq) {
-      this.memBytes -= this.mem[this.memHead]!.line.length + 1;
+      this.memBytes -= this.mem[this.memHead]!.bytes;
       this.memHead += 1;
     }
     this.compactMem();
@@ -674,17 +647,17 @@ export class Spool {
       }
       const seg = this.segments[this.segments.length - 1]!;
       let end = this.pendingHead;
-      let text = '';
+      let batchBytes = 0;
       const recs: SpoolRecord[] = [];
-      while (end < this.pending.length && text.length < WRITE_BATCH_BYTES) {
+      while (end < this.pending.length && batchBytes < WRITE_BATCH_BYTES) {
         const r = this.pending[end]!;
         end += 1;
         if (r.seq <= this.ackedSeqValue) continue;
-        text += r.line + '\n';
+        batchBytes += diskBytes(r);
         recs.push(r);
       }
       if (recs.length > 0) {
-        const buf = Buffer.from(text, 'utf8');
+        const buf = encodeRecords(recs);
         try {
           this.writeAll(buf);
         } catch (err) {
@@ -700,18 +673,18 @@ export class Spool {
         for (const r of recs) {
           if (r.seq <= this.diskOnlyUntil) continue;
           this.mem.push(r);
-          this.memBytes += r.line.length + 1;
+          this.memBytes += r.bytes;
         }
       }
       const lastSeq = this.pending[end - 1]!.seq;
       seg.lastSeq = Math.max(seg.lastSeq, lastSeq);
       this.writtenSeqValue = Math.max(this.writtenSeqValue, lastSeq);
-      for (let i = this.pendingHead; i < end; i++) this.pendingBytes -= Buffer.byteLength(this.pending[i]!.line) + 1;
+      for (let i = this.pendingHead; i < end; i++) this.pendingBytes -= diskBytes(this.pending[i]!);
       this.pendingHead = end;
       this.compactPending();
       while (this.memBytes > this.opts.memoryMaxBytes && this.memHead < this.mem.length) {
         const r = this.mem[this.memHead]!;
-        this.memBytes -= r.line.length + 1;
+        this.memBytes -= r.bytes;
         this.memHead += 1;
         this.diskOnlyUntil = r.seq;
       }
@@ -796,7 +769,7 @@ export class Spool {
       // reported as a gap) are skipped; nothing means nothing more is stored.
       if (!r) break;
       out.push(r);
-      bytes += r.line.length + 1;
+      bytes += r.bytes;
       next = r.seq + 1;
     }
     return out;
@@ -818,19 +791,8 @@ export class Spool {
     const cacheLast = cache?.records[cache.records.length - 1]?.seq ?? 0;
     if (!cache || cache.firstSeq !== seg.firstSeq || (seq > cacheLast && seg.lastSeq > cacheLast)) {
       this.writePending();
-      const records: SpoolRecord[] = [];
-      const text = readFileNoFollow(seg.file).toString('utf8');
-      let pos = 0;
-      while (pos < text.length) {
-        const nl = text.indexOf('\n', pos);
-        if (nl < 0) break;
-        const line = text.slice(pos, nl);
-        pos = nl + 1;
-        const s = parseSeq(line);
-        if (s === undefined) continue;
-        const t = TIME_RE.exec(line);
-        records.push({ seq: s, line, timeUs: t ? Number(t[1]) : 0 });
-      }
+      const buf = readFileNoFollow(seg.file);
+      const { records } = seg.framed ? decodeFramed(buf) : decodeLegacy(buf);
       this.diskCache = { firstSeq: seg.firstSeq, records };
     }
     const found = firstAtOrAfter(this.diskCache!.records, 0, seq);
@@ -850,7 +812,7 @@ export class Spool {
     if (this.holding) {
       // Delivered held records need no memory any more (and are never written).
       while (this.pendingHead < this.pending.length && this.pending[this.pendingHead]!.seq <= this.ackedSeqValue) {
-        this.pendingBytes -= Buffer.byteLength(this.pending[this.pendingHead]!.line) + 1;
+        this.pendingBytes -= diskBytes(this.pending[this.pendingHead]!);
         this.pendingHead += 1;
       }
       this.compactPending();

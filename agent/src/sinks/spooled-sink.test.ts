@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RoamwatchError, createEventFactory, decodeEvent, silentLogger } from '@roamwatch/core';
 import { Spool } from './spool.js';
+import { decodeFramed } from './spool-format.js';
 import type { SpoolRecord } from './spool.js';
 import { SpooledSink } from './spooled-sink.js';
 import type { Transport } from './types.js';
@@ -114,8 +115,8 @@ describe('SpooledSink', () => {
     first.emit(25);
     expect(await first.sink.flush(100)).toBe(false);
     await first.sink.close(100);
-    const lines = fs.readFileSync(path.join(first.dir, fs.readdirSync(first.dir).find((n) => n.startsWith('seg-'))!), 'utf8').trim().split('\n');
-    const ids = lines.map((l) => decodeEvent(l).id);
+    const { records } = decodeFramed(fs.readFileSync(path.join(first.dir, fs.readdirSync(first.dir).find((n) => n.startsWith('seg-'))!)));
+    const ids = records.map((r) => decodeEvent(r.line).id);
 
     const t2 = new FakeTransport();
     const second = setup(t2, first.dir);
