@@ -310,11 +310,11 @@ export const AgentStatus = z.object({
  *
  * - Losses of stamped events (the spool: `spool-full`, `spool-corrupt`, `disk-full`) name the
  *   lost sequence numbers [fromSeq, toSeq].
- * - Losses before stamping (`vici-queue-full`: charon's events dropped by a full VICI queue)
- *   never had sequence numbers: fromSeq/toSeq are absent, `source` says where, and the loss
+ * - Losses before stamping (`vici-queue-full`: charon's events dropped by a full VICI queue;
+ *   `invalid-payload`: an adapter produced a payload that breaks the contract) never had sequence numbers: fromSeq/toSeq are absent, `source` says where, and the loss
  *   happened between the previous event of that source and this gap event.
  */
-export const AGENT_GAP_REASONS = ['spool-full', 'spool-corrupt', 'disk-full', 'buffer-overflow', 'vici-queue-full'] as const;
+export const AGENT_GAP_REASONS = ['spool-full', 'spool-corrupt', 'disk-full', 'buffer-overflow', 'vici-queue-full', 'invalid-payload'] as const;
 export const AgentGap = z
   .object({
     fromSeq: z.number().int().positive().optional(),
@@ -322,12 +322,12 @@ export const AgentGap = z
     reason: z.enum(AGENT_GAP_REASONS),
     count: z.number().int().positive(),
     /** Where the events were lost (default: the spool). */
-    source: z.enum(['spool', 'vici', 'rtnetlink']).optional(),
+    source: z.enum(['spool', 'vici', 'rtnetlink', 'agent']).optional(),
   })
   .refine((g) => (g.fromSeq === undefined) === (g.toSeq === undefined) && (g.fromSeq === undefined || g.toSeq! >= g.fromSeq), {
     message: 'fromSeq and toSeq come together, with fromSeq <= toSeq',
   })
-  .refine((g) => g.source === 'vici' || g.source === 'rtnetlink' || g.fromSeq !== undefined, {
+  .refine((g) => (g.source !== undefined && g.source !== 'spool') || g.fromSeq !== undefined, {
     message: 'a spool gap names its sequence numbers (fromSeq, toSeq)',
   });
 
