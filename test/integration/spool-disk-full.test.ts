@@ -186,10 +186,12 @@ describe('roamwatch agent on a full disk', () => {
         .readFileSync(sinkFile, 'utf8')
         .split('\n')
         .filter(Boolean)
-        .map((l) => JSON.parse(l) as { seq: number; kind: string });
+        .map((l) => JSON.parse(l) as { seq: number; kind: string; payload: { spool?: { holding?: boolean } } });
       // Contiguous numbers from 1, no gap event: nothing was lost.
       expect(events.map((e) => e.seq)).toEqual(Array.from({ length: events.length }, (_, i) => i + 1));
       expect(events.filter((e) => e.kind === 'agent.gap')).toEqual([]);
+      // The heartbeat said so while it lasted.
+      expect(events.some((e) => e.kind === 'agent.status' && e.payload.spool?.holding === true)).toBe(true);
     } finally {
       if (agent.exitCode === null) agent.kill('SIGKILL');
       await exited;

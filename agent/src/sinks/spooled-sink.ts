@@ -224,7 +224,14 @@ export class SpooledSink implements Sink {
     if (state === 'ok' && lagMs > this.o.degradedLagMs) state = 'degraded';
     return {
       sink: { kind: this.kind, state, ...(this.lastError && state !== 'ok' ? { lastError: this.lastError.slice(0, 1024) } : {}) },
-      spool: { bytes: st.bytes, events: st.pendingEvents, limitBytes: st.limitBytes, droppedEvents: st.droppedEvents },
+      spool: {
+        bytes: st.bytes,
+        events: st.pendingEvents,
+        limitBytes: st.limitBytes,
+        droppedEvents: st.droppedEvents,
+        ...(st.holding ? { holding: true, heldBytes: st.heldBytes } : {}),
+        ...(st.effectiveLimitBytes < st.limitBytes ? { effectiveLimitBytes: st.effectiveLimitBytes } : {}),
+      },
       eventsSent: this.sent,
       eventsDropped: st.droppedEvents,
       lagMs: Math.round(lagMs),

@@ -9,7 +9,7 @@ export type SinkState = 'ok' | 'degraded' | 'down';
 /** Fields of agent.status that come from the sink side. */
 export interface SinkStatusReport {
   sink: { kind: string; state: SinkState; lastError?: string };
-  spool: { bytes: number; events: number; limitBytes: number; droppedEvents: number };
+  spool: { bytes: number; events: number; limitBytes: number; droppedEvents: number; holding?: boolean; heldBytes?: number; effectiveLimitBytes?: number };
   eventsSent: number;
   eventsDropped: number;
   /** Age of the oldest event not yet acknowledged by the transport (0 when none). */

@@ -137,6 +137,13 @@ export async function run(options: Record<string, unknown>): Promise<number> {
   };
   const onTerm = () => stop('SIGTERM');
   const onInt = () => stop('SIGINT');
+  // `roamwatch watch --format json | head`: the reader went away; end like any Unix filter.
+  const onStdoutError = (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED') {
+      if (!stopping) stop('stdout closed by its reader');
+    } else logger.error('stdout failed', { error: errorMessage(err) });
+  };
+  process.stdout.on('error', onStdoutError);
   process.once('SIGTERM', onTerm);
   process.once('SIGINT', onInt);
   const timer = durationS !== undefined ? setTimeout(() => stop(`--duration-s ${durationS}`), durationS * 1000) : undefined;
@@ -146,6 +153,7 @@ export async function run(options: Record<string, unknown>): Promise<number> {
   if (timer) clearTimeout(timer);
   process.off('SIGTERM', onTerm);
   process.off('SIGINT', onInt);
+  process.stdout.off('error', onStdoutError);
   if (sink) {
     await Promise.race([sink.drained(), new Promise((r) => setTimeout(r, 10_000))]);
     sink.close();

@@ -293,6 +293,11 @@ export const AgentStatus = z.object({
     limitBytes: z.number().int().nonnegative(),
     /** Events dropped at the spool bound since start (see `agent.gap`). */
     droppedEvents: z.number().int().nonnegative(),
+    /** The disk refuses writes (full): new events are held in memory only, `heldBytes` of them. */
+    holding: z.boolean().optional(),
+    heldBytes: z.number().int().nonnegative().optional(),
+    /** The bound in force when below limitBytes (the filesystem is nearly full: spool.minFreeBytes). */
+    effectiveLimitBytes: z.number().int().nonnegative().optional(),
   }),
   eventsEmitted: z.number().int().nonnegative(),
   eventsSent: z.number().int().nonnegative(),
