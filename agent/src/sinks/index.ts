@@ -9,4 +9,4 @@ export type { SpooledSinkOptions } from './spooled-sink.js';
 export { KafkaTransport, KafkaTopicError, kafkaTlsConfig } from './kafka.js';
 export type { KafkaCompression, KafkaSaslOptions, KafkaTlsOptions, KafkaTransportOptions } from './kafka.js';
 export { FileTransport, ReaderGoneError, StreamTransport } from './lines.js';
-export type { Sink, SinkState, SinkStatusReport, Transport } from './types.js';
+export type { Sink, SinkState, SinkStatusReport, SpoolPort, Transport } from './types.js';

@@ -58,6 +58,8 @@ import { Backoff, RoamwatchError, errorMessage } from '@roamwatch/core';
 import type { Logger } from '@roamwatch/core';
 import { SafeFileError, ensureDirNoFollow, openAppendNoFollow, readFileNoFollow, writeFileNoFollow } from './safe-file.js';
 import { lockHolder, removeLock, writeLock } from './spool-lock.js';
+import { SpoolBound } from './spool-bound.js';
+import type { SpoolPort } from './types.js';
 import { FRAMED_SEG_RE, LEGACY_SEG_RE, decodeFramed, decodeLegacy, diskBytes, encodeRecords, framedSegName, makeRecord } from './spool-format.js';
 import type { SpoolRecord } from './spool-format.js';
 
@@ -127,15 +129,9 @@ interface Segment {
 }
 
 const WRITE_BATCH_BYTES = 1 << 20;
-const DEFAULT_MIN_FREE_BYTES = 64 * 1024 * 1024;
-const STATFS_INTERVAL_MS = 1000;
 /** errno codes that mean "no room" or "the device fails": hold in memory and retry. */
 const WRITE_FAILURES = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EFBIG', 'EROFS']);
 
-function statfsFree(dir: string): number {
-  const st = fs.statfsSync(dir);
-  return Number(st.bavail) * Number(st.bsize);
-}
 
 export class SpoolError extends RoamwatchError {
   constructor(message: string, opts: { cause?: unknown; context?: Record<string, unknown> } = {}) {
@@ -158,7 +154,7 @@ function firstAtOrAfter(arr: SpoolRecord[], from: number, seq: number): SpoolRec
   return lo < arr.length ? arr[lo] : undefined;
 }
 
-export class Spool {
+export class Spool implements SpoolPort {
   private readonly opts: SpoolOptions;
   private readonly log: Logger;
   private segments: Segment[] = [];
@@ -196,11 +192,12 @@ export class Spool {
   private retryTimer: NodeJS.Timeout | undefined;
   private lockWritten = false;
   private stateFailing = false;
-  private free: { bytes: number; atMs: number; writtenSince: number } | undefined;
+  private readonly bound: SpoolBound;
 
   private constructor(opts: SpoolOptions) {
     this.opts = opts;
     this.log = opts.logger;
+    this.bound = new SpoolBound({ dir: opts.dir, maxBytes: opts.maxBytes, minFreeBytes: opts.minFreeBytes, freeBytes: opts.freeBytes });
   }
 
   /** Opens (and recovers) the spool in `dir`. Synchronous: it runs once at start-up. */
@@ -384,25 +381,9 @@ export class Spool {
     return this.diskBytes() + this.pendingBytes;
   }
 
-  /** Free bytes of the spool's filesystem, statfs'd at most once a second (undefined: unknown). */
-  private freeBytes(): number | undefined {
-    const now = Date.now();
-    if (!this.free || now - this.free.atMs >= STATFS_INTERVAL_MS) {
-      try {
-        this.free = { bytes: (this.opts.freeBytes ?? statfsFree)(this.opts.dir), atMs: now, writtenSince: 0 };
-      } catch {
-        return undefined;
-      }
-    }
-    return this.free.bytes - this.free.writtenSince;
-  }
-
-  /** The bound in force: maxBytes, or what fits while leaving minFreeBytes free. */
+  /** The bound in force: maxBytes, or what fits while leaving minFreeBytes free (spool-bound.ts). */
   private limitBytes(): number {
-    const free = this.freeBytes();
-    if (free === undefined) return this.opts.maxBytes;
-    const byFree = this.diskBytes() + free - (this.opts.minFreeBytes ?? DEFAULT_MIN_FREE_BYTES);
-    return Math.max(0, Math.min(this.opts.maxBytes, byFree));
+    return this.bound.limit(this.diskBytes());
   }
 
   /** Highest seq the sink may read: written ones, and held ones while the disk refuses writes. */
@@ -514,7 +495,7 @@ export class Spool {
       }
       const oldest = this.segments.shift()!;
       fs.rmSync(oldest.file, { force: true });
-      if (this.free) this.free.writtenSince -= oldest.bytes;
+      this.bound.used(-oldest.bytes);
       this.diskCache = undefined;
       const from = Math.max(oldest.firstSeq, this.ackedSeqValue + 1);
       const to = oldest.lastSeq;
@@ -605,7 +586,7 @@ export class Spool {
   /** Retries writing: the lock, a segment, the held records. Leaves holding when all are written. */
   private resume(): void {
     if (this.closed) return;
-    this.free = undefined;
+    this.bound.refresh();
     if (!this.lockWritten) {
       try {
         writeLock(this.opts.dir);
@@ -667,7 +648,7 @@ export class Spool {
           return false;
         }
         seg.bytes += buf.length;
-        if (this.free) this.free.writtenSince += buf.length;
+        this.bound.used(buf.length);
         this.dirty = true;
         wrote = true;
         for (const r of recs) {
@@ -827,7 +808,7 @@ export class Spool {
       if (!deleted) this.writeState(true);
       const s = this.segments.shift()!;
       fs.rmSync(s.file, { force: true });
-      if (this.free) this.free.writtenSince -= s.bytes;
+      this.bound.used(-s.bytes);
       if (this.diskCache?.firstSeq === s.firstSeq) this.diskCache = undefined;
       deleted = true;
     }

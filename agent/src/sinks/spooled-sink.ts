@@ -19,11 +19,11 @@
  */
 import type { Logger, RoamwatchEvent } from '@roamwatch/core';
 import { Backoff, RoamwatchError, encodeEvent, errorMessage, sleep } from '@roamwatch/core';
-import type { Spool, SpoolRecord } from './spool.js';
-import type { Sink, SinkState, SinkStatusReport, Transport } from './types.js';
+import type { SpoolRecord } from './spool.js';
+import type { Sink, SinkState, SinkStatusReport, SpoolPort, Transport } from './types.js';
 
 export interface SpooledSinkOptions {
-  spool: Spool;
+  spool: SpoolPort;
   transport: Transport;
   batchMaxEvents: number;
   batchMaxBytes: number;
@@ -44,7 +44,7 @@ function fatalError(err: unknown): RoamwatchError | undefined {
 export class SpooledSink implements Sink {
   readonly kind: string;
   private readonly o: SpooledSinkOptions;
-  private readonly spool: Spool;
+  private readonly spool: SpoolPort;
   private readonly log: Logger;
   private running = false;
   private stopping = false;
