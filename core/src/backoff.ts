@@ -12,8 +12,7 @@
  *   failure comes `resetAfterHealthyMs` or later after that. A peer that accepts a connection and
  *   then fails it at once (garbage on a VICI socket, a broker that drops every request) therefore
  *   meets a growing delay instead of a fixed minimum one.
- * - `sleep(ms, signal)` ends early when the AbortSignal fires (shutdown, flush) and never keeps
- *   the process alive on its own.
+ * - `sleep(ms, signal)` ends early when the AbortSignal fires (shutdown, flush).
  *
  * The clock and the random source are injectable so that tests check the sequence of delays
  * without waiting for them.
@@ -98,7 +97,8 @@ export class Backoff {
 
 /**
  * Waits `ms`, or less if `signal` aborts (then it resolves, it does not reject: the caller checks
- * its own state). The timer is unref'd: a pending retry never keeps a stopping process alive.
+ * its own state). The timer keeps the process alive like any retry would (a CLI awaiting a sink
+ * that retries must not exit under it); abort it to stop waiting.
  */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise<void>((resolve) => {
@@ -109,7 +109,6 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
       resolve();
     };
     const t = setTimeout(done, ms);
-    t.unref?.();
     signal?.addEventListener('abort', done, { once: true });
   });
 }
