@@ -32,8 +32,9 @@
  * after a power loss (its length, checksum or terminator do not match) is cut off at recovery and
  * reported as an `agent.gap` with reason `spool-corrupt`.
  *
- * Parts: record framing (spool-format.ts), the owner lock (spool-lock.ts), safe file opening
- * (safe-file.ts); this class keeps the segments, the state, the memory tail and the bounds, and
+ * Parts: record framing (spool-format.ts), the owner lock (spool-lock.ts), the state file
+ * (spool-state.ts), the size and free-space policy (spool-bound.ts), safe file opening
+ * (safe-file.ts); this class keeps the segments, the memory tail and the disk-full holding, and
  * gives the sink a narrow interface: append, read, ack, waitForRecordsAfter.
  *
  * A full disk never stops the agent (docs/agent.md, "what happens when the disk is full"):
@@ -56,9 +57,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Backoff, RoamwatchError, errorMessage } from '@roamwatch/core';
 import type { Logger } from '@roamwatch/core';
-import { SafeFileError, ensureDirNoFollow, openAppendNoFollow, readFileNoFollow, writeFileNoFollow } from './safe-file.js';
+import { SafeFileError, ensureDirNoFollow, openAppendNoFollow, readFileNoFollow } from './safe-file.js';
 import { lockHolder, removeLock, writeLock } from './spool-lock.js';
 import { SpoolBound } from './spool-bound.js';
+import { readSpoolState, writeSpoolState } from './spool-state.js';
 import type { SpoolPort } from './types.js';
 import { FRAMED_SEG_RE, LEGACY_SEG_RE, decodeFramed, decodeLegacy, diskBytes, encodeRecords, framedSegName, makeRecord } from './spool-format.js';
 import type { SpoolRecord } from './spool-format.js';
@@ -231,14 +233,9 @@ export class Spool implements SpoolPort {
       throw new SpoolError(`spool dir ${dir}: ${errorMessage(err)}`, { cause: err });
     }
     this.takeLock();
-    let stateLastSeq = 0;
-    try {
-      const st = JSON.parse(readFileNoFollow(path.join(dir, 'state.json')).toString('utf8')) as { ackedSeq?: unknown; lastSeq?: unknown };
-      if (typeof st.ackedSeq === 'number' && Number.isSafeInteger(st.ackedSeq) && st.ackedSeq >= 0) this.ackedSeqValue = st.ackedSeq;
-      if (typeof st.lastSeq === 'number' && Number.isSafeInteger(st.lastSeq) && st.lastSeq >= 0) stateLastSeq = st.lastSeq;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.log.warn('spool state.json unreadable; resending every spooled record', { error: errorMessage(err) });
-    }
+    const state = readSpoolState(dir, this.log);
+    this.ackedSeqValue = state.ackedSeq;
+    const stateLastSeq = state.lastSeq ?? 0;
     this.stateAckedWritten = this.ackedSeqValue;
     const found: Segment[] = [];
     for (const name of fs.readdirSync(dir)) {
@@ -826,7 +823,7 @@ export class Spool implements SpoolPort {
     if (!force && now - this.stateWrittenAtMs < 1000) return;
     this.stateWrittenAtMs = now;
     try {
-      writeFileNoFollow(path.join(this.opts.dir, 'state.json'), JSON.stringify({ ackedSeq: this.ackedSeqValue, ...(lastSeq ? { lastSeq } : {}) }) + '\n', 0o640);
+      writeSpoolState(this.opts.dir, { ackedSeq: this.ackedSeqValue, ...(lastSeq ? { lastSeq } : {}) });
       this.stateAckedWritten = this.ackedSeqValue;
       this.stateFailing = false;
     } catch (err) {
