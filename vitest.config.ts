@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 const src = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 const alias = [
   { find: /^@roamwatch\/core\/errors$/, replacement: src('./core/src/errors.ts') },
+  { find: /^@roamwatch\/core\/backoff$/, replacement: src('./core/src/backoff.ts') },
   { find: /^@roamwatch\/processor\/testing$/, replacement: src('./processor/src/testing.ts') },
   { find: /^@roamwatch\/agent\/vici$/, replacement: src('./agent/src/vici/index.ts') },
   { find: /^@roamwatch\/agent\/rtnetlink$/, replacement: src('./agent/src/rtnetlink/index.ts') },

@@ -53,7 +53,10 @@ export const EXIT = {
   findings: 1,
   /** Bad usage, bad config or an error that stopped the command, which a restart cannot fix (systemd: RestartPreventExitStatus=2). */
   error: 2,
-  /** A long-running command failed at run time (its pipeline or consumer crashed): a restart may fix it, so supervisors restart it. */
+  /**
+   * A long-running command failed at run time (its pipeline or consumer crashed, an uncaught
+   * exception): a restart may fix it, so supervisors restart it.
+   */
   failed: 3,
 } as const;
 

@@ -3,3 +3,4 @@ export * from './errors.js';
 export * from './log.js';
 export * from './config/index.js';
 export * from './redact.js';
+export * from './backoff.js';

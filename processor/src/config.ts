@@ -30,6 +30,20 @@ export interface CorrelationConfig {
   maxTriggers: number;
   /** Event ids remembered per host to drop re-sent duplicates (≈ 100 bytes each). Default 1024. */
   dedupeIds: number;
+  /**
+   * How far an event's time may be ahead of its Kafka record's timestamp (ms). An event further
+   * in the future (a clock that jumped) is dead-lettered with code `clock-skew` instead of
+   * moving its host's event time ahead, which would make every later event of that host late.
+   * Records without a timestamp (files, `watch`) are not checked. Default 60000.
+   */
+  maxFutureSkewMs: number;
+  /**
+   * Events one host may have waiting for its watermark. A flood (thousands of events a second
+   * for `allowedLatenessMs`) would otherwise hold them all in memory; beyond this bound the
+   * oldest are released early, in order (counted as `forcedReleases`), so a later event older
+   * than them comes out late. Default 20000.
+   */
+  maxBufferedPerHost: number;
 }
 
 export const DEFAULT_CORRELATION: Readonly<CorrelationConfig> = Object.freeze({
@@ -41,6 +55,8 @@ export const DEFAULT_CORRELATION: Readonly<CorrelationConfig> = Object.freeze({
   logRetentionMs: 5000,
   maxTriggers: 10,
   dedupeIds: 1024,
+  maxFutureSkewMs: 60_000,
+  maxBufferedPerHost: 20_000,
 });
 
 /** Fills defaults and validates; throws ConfigError naming the bad key. */
@@ -52,7 +68,7 @@ export function correlationConfig(input: Partial<Record<keyof CorrelationConfig,
     if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
       throw new ConfigError(key, `expected a non-negative number, got ${JSON.stringify(value)}`);
     }
-    if ((key === 'netWindowMs' || key === 'maxTriggers' || key === 'dedupeIds') && value < 1) {
+    if ((key === 'netWindowMs' || key === 'maxTriggers' || key === 'dedupeIds' || key === 'maxBufferedPerHost') && value < 1) {
       throw new ConfigError(key, `must be at least 1, got ${value}`);
     }
     (out as unknown as Record<string, number>)[key] = value;

@@ -14,6 +14,9 @@
  *   time is its newest event time plus the processing time since the first tick after that
  *   event arrived (conservative by up to one tick interval).
  * - `flush()` (end of a replay) releases everything and closes every host.
+ * - Bounded: a host holds at most `maxBufferedPerHost` events; beyond, its oldest are released
+ *   early (in order, counted in `forcedReleases`). A flood costs some late events, never
+ *   unbounded memory.
  */
 import type { RoamwatchEvent } from '@roamwatch/core';
 
@@ -48,13 +51,15 @@ export class EventTimeOrderer<R> {
   private readonly hosts = new Map<string, HostBuffer<R>>();
   private readonly latenessUs: number;
   private readonly dedupeIds: number;
+  private readonly maxBuffered: number;
   private lastTickUs = 0;
   /** Counters for the processor's self-report. */
-  readonly stats = { late: 0, duplicates: 0, buffered: 0, maxTimeUs: 0 };
+  readonly stats = { late: 0, duplicates: 0, buffered: 0, maxTimeUs: 0, forcedReleases: 0 };
 
-  constructor({ allowedLatenessMs, dedupeIds }: { allowedLatenessMs: number; dedupeIds: number }) {
+  constructor({ allowedLatenessMs, dedupeIds, maxBufferedPerHost = Infinity }: { allowedLatenessMs: number; dedupeIds: number; maxBufferedPerHost?: number }) {
     this.latenessUs = Math.round(allowedLatenessMs * 1000);
     this.dedupeIds = dedupeIds;
+    this.maxBuffered = maxBufferedPerHost;
   }
 
   get hostCount(): number {
@@ -87,6 +92,13 @@ export class EventTimeOrderer<R> {
       h.arrivedSinceTick = true;
     }
     this.release(h, h.maxTimeUs - this.latenessUs, emit, false);
+    const over = h.buf.length - h.head - this.maxBuffered;
+    if (over > 0) {
+      // Too many waiting: release the oldest now, as if the watermark had passed them.
+      const before = this.stats.buffered;
+      this.release(h, h.buf[h.head + over - 1]!.event.timeUs, emit, false);
+      this.stats.forcedReleases += before - this.stats.buffered;
+    }
   }
 
   /** Processing time moved on: silent hosts' time moves with it. */

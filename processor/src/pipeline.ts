@@ -32,9 +32,16 @@ import type { Classification, DeadLetter, PipelineInput, PipelineOutput, TickInp
 
 export type DecodedItem<R> = { type: 'event'; event: RoamwatchEvent; ref: R | undefined } | TickInput | DeadLetter<R>;
 
-/** decode: records → events; a bad record becomes a dead letter; ticks pass through. */
+/**
+ * decode: records → events; a bad record, or one whose event time is too far ahead of its
+ * record timestamp (clock skew, maxFutureSkewMs), becomes a dead letter; ticks pass through.
+ */
 export class DecodeStage<R> implements Stage<PipelineInput<R>, DecodedItem<R>> {
   deadLetters = 0;
+  /** Of deadLetters, those dead-lettered for clock skew. */
+  clockSkew = 0;
+
+  constructor(private readonly config: Pick<CorrelationConfig, 'maxFutureSkewMs'>) {}
 
   push(input: PipelineInput<R>, emit: Emit<DecodedItem<R>>): void {
     if (input.type === 'tick') {
@@ -47,12 +54,13 @@ export class DecodeStage<R> implements Stage<PipelineInput<R>, DecodedItem<R>> {
       emit({ type: 'event', event: v, ref: input.ref });
       return;
     }
-    const d = decodeRecord(v, input.ref);
+    const d = decodeRecord(v, input.ref, { recordTimeMs: input.recordTimeMs, maxFutureSkewMs: this.config.maxFutureSkewMs });
     if (d.ok) {
       emit({ type: 'event', event: d.event, ref: d.ref });
       return;
     }
     this.deadLetters += 1;
+    if (d.code === 'clock-skew') this.clockSkew += 1;
     const { ok: _ok, ...dl } = d;
     emit(dl);
   }
@@ -66,7 +74,7 @@ type OrderInput<R> = { type: 'event'; event: RoamwatchEvent; ref?: R } | TickInp
 export class OrderStage<R> implements Stage<OrderInput<R>, OrderedItem<R> | DeadLetter<R>> {
   readonly orderer: EventTimeOrderer<R>;
 
-  constructor(config: Pick<CorrelationConfig, 'allowedLatenessMs' | 'dedupeIds'>) {
+  constructor(config: Pick<CorrelationConfig, 'allowedLatenessMs' | 'dedupeIds' | 'maxBufferedPerHost'>) {
     this.orderer = new EventTimeOrderer<R>(config);
   }
 
@@ -93,7 +101,11 @@ export interface PipelineStats {
   points: number;
   trackedSas: number;
   deadLetters: number;
+  /** Of those, events too far ahead of their record's timestamp (code clock-skew). */
+  clockSkewDeadLetters: number;
   buffered: number;
+  /** Events released before their watermark because their host had maxBufferedPerHost waiting. */
+  forcedReleases: number;
   hosts: number;
   /** Newest event time seen (µs), for the lag self-report. */
   maxEventTimeUs: number;
@@ -113,7 +125,7 @@ export class Pipeline<R> implements Stage<PipelineInput<R>, PipelineOutput<R>> {
 
   constructor(config: Partial<CorrelationConfig> = {}) {
     this.config = correlationConfig(config);
-    this.decode = new DecodeStage<R>();
+    this.decode = new DecodeStage<R>(this.config);
     this.order = new OrderStage<R>(this.config);
     this.correlate = new CorrelateStage<R>(this.config);
     this.project = new MetricsProjection<R>(this.config);
@@ -145,7 +157,9 @@ export class Pipeline<R> implements Stage<PipelineInput<R>, PipelineOutput<R>> {
       points: this.project.stats.points,
       trackedSas: c.tracker.trackedSas(),
       deadLetters: this.decode.deadLetters,
+      clockSkewDeadLetters: this.decode.clockSkew,
       buffered: o.stats.buffered,
+      forcedReleases: o.stats.forcedReleases,
       hosts: o.hostCount,
       maxEventTimeUs: o.stats.maxTimeUs,
       retained: c.barrier.heldCount(),
@@ -175,8 +189,9 @@ export function processEvents<R = never>(options: ProcessEventsOptions = {}): Op
 }
 
 /** decode stage alone: records → events, dead letters beside them, ticks passed on. */
-export function decodeEvents<R = never>(): OperatorFunction<PipelineInput<R>, DecodedItem<R>> {
-  return stageOperator(() => new DecodeStage<R>());
+export function decodeEvents<R = never>(options: { maxFutureSkewMs?: number } = {}): OperatorFunction<PipelineInput<R>, DecodedItem<R>> {
+  const cfg = correlationConfig({ maxFutureSkewMs: options.maxFutureSkewMs });
+  return stageOperator(() => new DecodeStage<R>(cfg));
 }
 
 /** order stage alone: events (or ticks) → per-host event-time order with watermarks. */

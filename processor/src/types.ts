@@ -18,6 +18,8 @@ export interface RecordInput<R> {
   type: 'record';
   value: string | Buffer | RoamwatchEvent;
   ref?: R;
+  /** The record's timestamp (Kafka CreateTime or LogAppendTime, ms): bounds clock skew (decode.ts). */
+  recordTimeMs?: number;
 }
 
 /**
@@ -128,7 +130,8 @@ export interface DeadLetter<R> {
   reason: string;
   /** Bounded error code: `not-json`, `invalid-event`, `unsupported-version`. */
   code: string;
-  raw: string;
+  /** The whole original record, byte for byte (so it can be reprocessed after a fix). */
+  raw: string | Buffer;
   ref?: R;
 }
 

@@ -178,7 +178,7 @@ export function dedupe(got: Received[]): { events: RoamwatchEvent[]; duplicates:
 /** Sequence numbers 1..max that are missing and not covered by an agent.gap event. */
 export function missingSeqs(events: RoamwatchEvent[]): number[] {
   const seen = new Set(events.map((e) => e.seq));
-  for (const e of events) if (e.kind === 'agent.gap') for (let s = e.payload.fromSeq; s <= e.payload.toSeq; s++) seen.add(s);
+  for (const e of events) if (e.kind === 'agent.gap') for (let s = e.payload.fromSeq ?? 1; s <= (e.payload.toSeq ?? 0); s++) seen.add(s);
   const max = Math.max(0, ...events.map((e) => e.seq));
   const out: number[] = [];
   for (let s = 1; s <= max; s++) if (!seen.has(s)) out.push(s);

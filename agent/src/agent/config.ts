@@ -57,6 +57,7 @@ const AGENT_KEYS = {
   'spool.onFull': { type: ['drop-oldest', 'drop-newest'] as const, default: 'drop-oldest', doc: 'At the bound: delete the oldest unsent segment, or refuse new events. Either way counted, logged and reported as agent.gap.' },
   'spool.fsyncIntervalMs': { type: 'int', default: 1000, min: 0, doc: 'fdatasync period of the spool; 0 = after every write batch. A crash of the agent loses nothing written; a power loss at most this window.' },
   'spool.memoryMaxBytes': { type: 'int', default: 32 * 1024 * 1024, min: 0, doc: 'Unsent events also kept in memory up to this size (beyond, they are read back from the spool files).' },
+  'spool.minFreeBytes': { type: 'int', default: 64 * 1024 * 1024, min: 0, doc: 'Free space the spool leaves on its filesystem: the bound is the smaller of spool.maxBytes and what fits above this (onFull applies there too).' },
 } as const satisfies ConfigTable;
 
 /** Every key of the agent's configuration. */
@@ -95,7 +96,7 @@ export interface AgentConfig {
     tls: KafkaTlsOptions | undefined;
     sasl: KafkaSaslOptions | undefined;
   };
-  spool: { dir: V<'spool.dir'>; maxBytes: V<'spool.maxBytes'>; segmentBytes: V<'spool.segmentBytes'>; onFull: V<'spool.onFull'>; fsyncIntervalMs: V<'spool.fsyncIntervalMs'>; memoryMaxBytes: V<'spool.memoryMaxBytes'> };
+  spool: { dir: V<'spool.dir'>; maxBytes: V<'spool.maxBytes'>; segmentBytes: V<'spool.segmentBytes'>; onFull: V<'spool.onFull'>; fsyncIntervalMs: V<'spool.fsyncIntervalMs'>; memoryMaxBytes: V<'spool.memoryMaxBytes'>; minFreeBytes: V<'spool.minFreeBytes'> };
   /** Where each key's value came from (default, file, env, flag, credential), for `--print-config`. */
   origins: Record<string, Origin>;
   /** Things that work but should not be so (SASL without TLS, certificates not verified): log them at warn. */
@@ -188,7 +189,7 @@ export function buildAgentConfig(input: Partial<ConfigValues<typeof CONFIG_KEYS>
       tls: client.tls ? { ...client.tls } : undefined,
       sasl: client.sasl ? { ...client.sasl } : undefined,
     },
-    spool: { dir: get('spool.dir'), maxBytes, segmentBytes, onFull: get('spool.onFull'), fsyncIntervalMs: get('spool.fsyncIntervalMs'), memoryMaxBytes: get('spool.memoryMaxBytes') },
+    spool: { dir: get('spool.dir'), maxBytes, segmentBytes, onFull: get('spool.onFull'), fsyncIntervalMs: get('spool.fsyncIntervalMs'), memoryMaxBytes: get('spool.memoryMaxBytes'), minFreeBytes: get('spool.minFreeBytes') },
     origins,
     warnings: sink.type === 'kafka' ? client.warnings : [],
   };

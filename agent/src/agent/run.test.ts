@@ -72,13 +72,13 @@ describe('runAgent', () => {
     const seqs = new Set(transport.got.map((e) => e.seq));
     const gaps = transport.got.filter((e) => e.kind === 'agent.gap');
     expect(gaps.length).toBeGreaterThan(0);
-    for (const g of gaps) if (g.kind === 'agent.gap') for (let s = g.payload.fromSeq; s <= g.payload.toSeq; s++) seqs.add(s);
+    for (const g of gaps) if (g.kind === 'agent.gap') for (let s = g.payload.fromSeq ?? 1; s <= (g.payload.toSeq ?? 0); s++) seqs.add(s);
     const max = Math.max(...transport.got.map((e) => e.seq));
     expect(seqs.size).toBe(max); // every number delivered or covered by a gap
     expect(transport.got.at(-1)!.kind).toBe('agent.stopping');
     // Gap ranges of one outage overlap (each covers the run so far); their union is what was dropped.
     const lost = new Set<number>();
-    for (const g of gaps) if (g.kind === 'agent.gap') for (let s = g.payload.fromSeq; s <= g.payload.toSeq; s++) lost.add(s);
+    for (const g of gaps) if (g.kind === 'agent.gap') for (let s = g.payload.fromSeq ?? 1; s <= (g.payload.toSeq ?? 0); s++) lost.add(s);
     expect(lost.size).toBeGreaterThanOrEqual(st.spool.droppedEvents);
   });
 

@@ -15,7 +15,7 @@
  * goes first after the next start.
  */
 import { errorMessage } from '@roamwatch/core';
-import type { Logger, RoamwatchEvent } from '@roamwatch/core';
+import type { Logger, RoamwatchError, RoamwatchEvent } from '@roamwatch/core';
 import type { Subscription } from 'rxjs';
 import { Spool, SpoolError } from '../sinks/spool.js';
 import type { SpoolGap } from '../sinks/spool.js';
@@ -37,6 +37,11 @@ export interface RunAgentOptions {
   sources?: SourceAdapter[];
   /** Transport override (tests, benchmarks). */
   transport?: Transport;
+  /**
+   * The sink failed for good (a non-retriable transport error: stdout's reader went away, a
+   * file sink that is a symlink). The caller stops the agent; unsent events stay spooled.
+   */
+  onFatal?: (err: RoamwatchError) => void;
 }
 
 export interface RunningAgent {
@@ -69,7 +74,7 @@ export function createTransport(config: AgentConfig, logger: Logger): Transport 
   });
 }
 
-export function runAgent({ config, logger, sources: adapters, transport }: RunAgentOptions): RunningAgent {
+export function runAgent({ config, logger, sources: adapters, transport, onFatal }: RunAgentOptions): RunningAgent {
   let onGap: (gap: SpoolGap) => void = () => undefined;
   let spool: Spool;
   try {
@@ -80,6 +85,7 @@ export function runAgent({ config, logger, sources: adapters, transport }: RunAg
       fsyncIntervalMs: config.spool.fsyncIntervalMs,
       onFull: config.spool.onFull,
       memoryMaxBytes: config.spool.memoryMaxBytes,
+      minFreeBytes: config.spool.minFreeBytes,
       onGap: (g) => onGap(g),
       logger: logger.child({ component: 'spool' }),
     });
@@ -98,6 +104,7 @@ export function runAgent({ config, logger, sources: adapters, transport }: RunAg
     retryMaxMs: k.retryMaxMs,
     degradedLagMs: k.degradedLagMs,
     logger: logger.child({ component: `sink.${config.sink.type}` }),
+    onFatal: (err) => onFatal?.(err),
   });
   const sources = createAgentSources({
     hostId: config.hostId,

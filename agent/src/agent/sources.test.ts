@@ -108,4 +108,21 @@ describe('createAgentSources', () => {
     expect(st.payload).toMatchObject({ sink: { kind: 'kafka', state: 'down' }, spool: { events: 3 }, eventsSent: 5, lagMs: 1500 });
     expect(st.payload.rssBytes).toBeGreaterThan(0);
   });
+
+  it('when an adapter emits payloads that break the contract, then they are counted in agent.status and announced as agent.gap (invalid-payload), and the stream goes on', async () => {
+    const vici = new FakeSource('vici');
+    const s = createAgentSources({ hostId: 'gw-1', sources: [vici], statusIntervalMs: 0, lifecycleEvents: false, clock: createManualClock(1_800_000_000_000_000) });
+    const all = firstValueFrom(s.events$.pipe(toArray()));
+    await tick();
+    for (let i = 0; i < 3; i++) vici.ctx!.emit('vici.connection', { state: 'sideways' } as never);
+    vici.ctx!.emit('vici.connection', { state: 'disconnected', uri: 'unix:///x', reason: 'ENOENT' });
+    await tick();
+    expect(s.status().eventsDropped).toBe(3);
+    await s.stop('test');
+    const evs = await all;
+    expect(evs.map((e) => e.kind)).toEqual(['vici.connection', 'agent.gap']);
+    const gap = evs[1]!;
+    expect(gap.kind === 'agent.gap' && gap.payload).toEqual({ reason: 'invalid-payload', source: 'vici', count: 3 });
+    expect(validateEvent(JSON.parse(JSON.stringify(gap)))).toEqual(gap);
+  });
 });

@@ -16,7 +16,7 @@
  * its spool and returns); an adapter's read loop therefore never waits on Kafka.
  */
 import { Observable, Subject } from 'rxjs';
-import { createEventFactory, createRealtimeClock, errorMessage, silentLogger } from '@roamwatch/core';
+import { EVENT_KINDS, createEventFactory, createRealtimeClock, errorMessage, silentLogger } from '@roamwatch/core';
 import type { AgentStatus, EventClock, EventKind, EventOf, Logger, PayloadOf, RoamwatchEvent } from '@roamwatch/core';
 import type { SinkStatusReport } from '../sinks/types.js';
 import { AGENT_VERSION } from './version.js';
@@ -35,6 +35,8 @@ export interface SourceReport {
   resyncs?: number;
   /** vici: IKE_SAs known from the last snapshot and events. */
   ikeSas?: number;
+  /** Events this source lost before they were stamped (announced as agent.gap). */
+  eventsDropped?: number;
 }
 
 /** Emits one fact; `timeUs` is when it was read (default: now). */
@@ -106,6 +108,8 @@ export function createAgentSources(options: AgentSourcesOptions): AgentSources {
   const lifecycle = options.lifecycleEvents ?? true;
   const startedAtMs = Date.now();
   let emitted = 0;
+  const invalidLoggedAt = new Map<string, number>();
+  const invalidUnannounced = new Map<'rtnetlink' | 'vici' | 'agent', number>();
   let invalid = 0;
   let started = false;
   let stopping = false;
@@ -150,11 +154,27 @@ export function createAgentSources(options: AgentSourcesOptions): AgentSources {
     try {
       return factory.make(kind, payload, timeUs === undefined ? undefined : { timeUs });
     } catch (err) {
-      // A payload that breaks the contract is a bug in an adapter: count it, log it, go on.
+      // A payload that breaks the contract is a bug in an adapter: count it, log it (at most
+      // once per kind and 10 s), announce it as agent.gap (one per microtask turn), go on.
       invalid += 1;
-      log.error('dropped an invalid payload', { kind, error: errorMessage(err) });
+      const now = Date.now();
+      if (now - (invalidLoggedAt.get(kind) ?? 0) >= 10_000) {
+        invalidLoggedAt.set(kind, now);
+        log.error('dropped an invalid payload (agent.gap follows; logged at most every 10 s per kind)', { kind, error: errorMessage(err), invalidTotal: invalid });
+      }
+      if (kind !== 'agent.gap') {
+        const source = EVENT_KINDS[kind].source;
+        invalidUnannounced.set(source, (invalidUnannounced.get(source) ?? 0) + 1);
+        if (invalidUnannounced.size === 1 && invalidUnannounced.get(source) === 1) queueMicrotask(announceInvalid);
+      }
       return undefined;
     }
+  }
+
+  function announceInvalid(): void {
+    const counts = [...invalidUnannounced];
+    invalidUnannounced.clear();
+    for (const [source, count] of counts) emit('agent.gap', { reason: 'invalid-payload', source, count });
   }
 
   const emit: Emit = (kind, payload, timeUs) => deliver(() => stamp(kind, payload, timeUs) as RoamwatchEvent | undefined);
@@ -181,7 +201,7 @@ export function createAgentSources(options: AgentSourcesOptions): AgentSources {
       spool: sink.spool,
       eventsEmitted: emitted,
       eventsSent: sink.eventsSent,
-      eventsDropped: sink.eventsDropped + invalid,
+      eventsDropped: sink.eventsDropped + invalid + (vici.eventsDropped ?? 0) + (rt.eventsDropped ?? 0),
       lagMs: sink.lagMs,
       ...(vici.ikeSas !== undefined ? { ikeSas: vici.ikeSas } : {}),
       cpuUserS: cpu.user / 1e6,

@@ -14,6 +14,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { Backoff } from '@roamwatch/core/backoff';
 import { RoamwatchError } from '@roamwatch/core/errors';
 import { FRAME, FrameDecoder, type Frame } from './frames.js';
 import { Mirror, type MirrorCounts } from './mirror.js';
@@ -34,7 +35,11 @@ export interface RtnetlinkSourceOptions {
    * the helper runs in the namespace of this process.
    */
   netns?: string;
-  /** Wait before restarting a helper that exited unexpectedly, in ms. Default 200. */
+  /**
+   * Wait before restarting a helper that exited unexpectedly, in ms. Default 200. A helper that
+   * keeps dying soon after its start waits longer each time (core's Backoff, up to 30 s; back to
+   * this delay once a helper ran for 30 s).
+   */
   restartDelayMs?: number;
   /** Emit a `change` (cause `resync`, op `added`) for every object of the initial dump. Default false. */
   emitInitialState?: boolean;
@@ -125,6 +130,10 @@ export class RtnetlinkSource {
   private readonly resyncBackoffMaxMs: number;
   private lastResyncDoneAtMs = 0;
   private backoffMs = 0;
+  /** Resync delays while gaps keep coming (a storm); see gap(). */
+  private readonly resyncBackoff: Backoff;
+  /** Helper restart delays: grow while the helper keeps dying, reset after it ran a while. */
+  private readonly restartBackoff: Backoff;
   /** A gap seen while waiting out the backoff: when, why, how many overflows. */
   private pendingGap: { reason: ResyncReport['reason']; detectedAtMs: number; overflows: number; timer: ReturnType<typeof setTimeout> } | undefined;
   private readonly listeners: { [K in keyof RtnetlinkSourceEvents]: Listener<K>[] } = {
@@ -159,6 +168,8 @@ export class RtnetlinkSource {
     this.emitInitialState = emitInitialState;
     if (!Number.isFinite(resyncBackoffMaxMs) || resyncBackoffMaxMs < 0) throw new RtnetlinkConfigError(`resyncBackoffMaxMs must be >= 0, got ${resyncBackoffMaxMs}`);
     this.resyncBackoffMaxMs = resyncBackoffMaxMs;
+    this.resyncBackoff = new Backoff({ minMs: Math.min(250, resyncBackoffMaxMs), maxMs: resyncBackoffMaxMs, jitter: 0 });
+    this.restartBackoff = new Backoff({ minMs: restartDelayMs, maxMs: Math.max(restartDelayMs, 30_000), resetAfterHealthyMs: 30_000 });
   }
 
   on<K extends keyof RtnetlinkSourceEvents>(event: K, listener: Listener<K>): this {
@@ -262,13 +273,14 @@ export class RtnetlinkSource {
       const detectedAtMs = Date.now();
       const pending = this.dump;
       this.dump = undefined;
+      const delay = this.restartBackoff.fail();
       setTimeout(() => {
         if (this.stopping) return;
         this.spawnHelper()
           .then(() => this.requestDump('helper-restart', detectedAtMs, false))
           .then((r) => pending?.resolve(r))
           .catch((e: Error) => this.warn(e));
-      }, this.restartDelayMs).unref?.();
+      }, delay).unref?.();
     });
     return ready;
   }
@@ -311,6 +323,7 @@ export class RtnetlinkSource {
         break;
       case FRAME.READY:
         this.stats.receiveBufferBytes = f.rcvbufBytes;
+        this.restartBackoff.succeeded();
         this.readyWaiter?.();
         this.readyWaiter = undefined;
         break;
@@ -405,8 +418,14 @@ export class RtnetlinkSource {
     }
     const now = Date.now();
     const sinceLast = now - this.lastResyncDoneAtMs;
-    // Gaps right after a resync mean a storm is going on: back off, doubling.
-    this.backoffMs = sinceLast < Math.max(1000, 2 * this.backoffMs) ? Math.min(this.resyncBackoffMaxMs, Math.max(250, this.backoffMs * 2)) : 0;
+    // Gaps right after a resync mean a storm is going on: back off (250 ms, doubling up to
+    // resyncBackoffMaxMs). After a calm spell (no gap for max(1 s, twice the last delay)) the
+    // next gap is resynced at once and the delays start again from the bottom.
+    if (sinceLast < Math.max(1000, 2 * this.backoffMs)) this.backoffMs = this.resyncBackoff.fail();
+    else {
+      this.resyncBackoff.reset();
+      this.backoffMs = 0;
+    }
     const delay = Math.max(0, this.backoffMs - sinceLast);
     const start = (): void => {
       const g = this.pendingGap;

@@ -10,5 +10,5 @@ export { KafkaTransport, KafkaTopicError, kafkaTlsConfig } from './kafka.js';
 export type { KafkaCompression, KafkaSaslOptions, KafkaTlsOptions, KafkaTransportOptions } from './kafka.js';
 export { KafkaAccessError, explainKafkaError } from './kafka-errors.js';
 export type { KafkaAccessCause } from './kafka-errors.js';
-export { FileTransport, StreamTransport } from './lines.js';
-export type { Sink, SinkState, SinkStatusReport, Transport } from './types.js';
+export { FileTransport, ReaderGoneError, StreamTransport } from './lines.js';
+export type { Sink, SinkState, SinkStatusReport, SpoolPort, Transport } from './types.js';

@@ -2,8 +2,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createEventFactory, decodeEvent, silentLogger } from '@roamwatch/core';
+import { RoamwatchError, createEventFactory, decodeEvent, silentLogger } from '@roamwatch/core';
 import { Spool } from './spool.js';
+import { decodeFramed } from './spool-format.js';
 import type { SpoolRecord } from './spool.js';
 import { SpooledSink } from './spooled-sink.js';
 import type { Transport } from './types.js';
@@ -114,8 +115,8 @@ describe('SpooledSink', () => {
     first.emit(25);
     expect(await first.sink.flush(100)).toBe(false);
     await first.sink.close(100);
-    const lines = fs.readFileSync(path.join(first.dir, fs.readdirSync(first.dir).find((n) => n.startsWith('seg-'))!), 'utf8').trim().split('\n');
-    const ids = lines.map((l) => decodeEvent(l).id);
+    const { records } = decodeFramed(fs.readFileSync(path.join(first.dir, fs.readdirSync(first.dir).find((n) => n.startsWith('seg-'))!)));
+    const ids = records.map((r) => decodeEvent(r.line).id);
 
     const t2 = new FakeTransport();
     const second = setup(t2, first.dir);
@@ -126,5 +127,54 @@ describe('SpooledSink', () => {
     expect(got.map((e) => e.seq)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
     expect(got.slice(0, 25).map((e) => e.id)).toEqual(ids);
     await second.sink.close();
+  });
+
+  it('when the transport says an error is not retriable, then delivery ends at once, onFatal is told, and the events stay spooled', async () => {
+    const attempts: number[] = [];
+    const gone: Transport = {
+      kind: 'gone',
+      connect: async () => undefined,
+      send: async (r) => {
+        attempts.push(r.length);
+        throw new RoamwatchError('reader gone', { code: 'SINK_READER_GONE', retriable: false });
+      },
+      close: async () => undefined,
+    };
+    const d = fs.mkdtempSync(path.join(os.tmpdir(), 'rw-sink-'));
+    dirs.push(d);
+    const spool = Spool.open({ dir: d, maxBytes: 1 << 24, segmentBytes: 1 << 20, fsyncIntervalMs: 1000, onFull: 'drop-oldest', memoryMaxBytes: 1 << 20, logger: silentLogger() });
+    const fatal: RoamwatchError[] = [];
+    const sink = new SpooledSink({ spool, transport: gone, batchMaxEvents: 10, batchMaxBytes: 1 << 20, lingerMs: 0, retryMinMs: 1, retryMaxMs: 2, degradedLagMs: 10, logger: silentLogger(), onFatal: (e) => fatal.push(e) });
+    const factory = createEventFactory({ host: 'gw' });
+    sink.start();
+    for (let i = 0; i < 5; i++) sink.write(factory.make('agent.gap', { fromSeq: 1, toSeq: 1, reason: 'buffer-overflow', count: 1 }));
+    await until(() => fatal.length > 0);
+    expect(await sink.flush(1000)).toBe(false);
+    expect(attempts).toEqual([5]);
+    expect(fatal[0]!.code).toBe('SINK_READER_GONE');
+    expect(sink.report()).toMatchObject({ sink: { state: 'down' }, spool: { events: 5 } });
+    await sink.close(100);
+  });
+
+  it('when a client library error says retriable: false (kafkajs gave up its own retries), then the sink still retries', async () => {
+    let n = 0;
+    const flaky: Transport = {
+      kind: 'flaky',
+      connect: async () => undefined,
+      send: async () => {
+        if (n++ < 3) throw Object.assign(new Error('KafkaJSNumberOfRetriesExceeded'), { retriable: false });
+      },
+      close: async () => undefined,
+    };
+    const d = fs.mkdtempSync(path.join(os.tmpdir(), 'rw-sink-'));
+    dirs.push(d);
+    const spool = Spool.open({ dir: d, maxBytes: 1 << 24, segmentBytes: 1 << 20, fsyncIntervalMs: 1000, onFull: 'drop-oldest', memoryMaxBytes: 1 << 20, logger: silentLogger() });
+    const sink = new SpooledSink({ spool, transport: flaky, batchMaxEvents: 10, batchMaxBytes: 1 << 20, lingerMs: 0, retryMinMs: 1, retryMaxMs: 2, degradedLagMs: 10, logger: silentLogger(), onFatal: () => expect.fail('not fatal') });
+    const factory = createEventFactory({ host: 'gw' });
+    sink.start();
+    sink.write(factory.make('agent.gap', { fromSeq: 1, toSeq: 1, reason: 'buffer-overflow', count: 1 }));
+    expect(await sink.flush(3000)).toBe(true);
+    expect(n).toBe(4);
+    await sink.close();
   });
 });

@@ -7,17 +7,23 @@
  *     `batchMaxBytes`, or when its oldest record has waited `lingerMs`;
  *   - one batch in flight at a time, acknowledged in the spool only after the transport
  *     resolved, so order holds across failures;
- *   - on failure: state `down`, exponential backoff from `retryMinMs` to `retryMaxMs`, the
- *     same records again (duplicates carry the same event id);
+ *   - on failure: state `down`, backoff from `retryMinMs` to `retryMaxMs` (core's Backoff:
+ *     jittered, reset only after the transport has worked for a while), the same records again
+ *     (duplicates carry the same event id);
+ *   - `retriable`: a transport error that is a RoamwatchError with `retriable: false` (stdout's
+ *     reader went away, a file sink path that is a symlink) ends delivery: nothing is retried,
+ *     the records stay spooled and `onFatal` tells the agent to stop. Errors of client
+ *     libraries (kafkajs) are always retried: their "non-retriable" means "kafkajs gave up its
+ *     own retries", and a broker outage is exactly what the spool is for;
  *   - state `degraded` while the oldest unsent event is older than `degradedLagMs`.
  */
 import type { Logger, RoamwatchEvent } from '@roamwatch/core';
-import { encodeEvent, errorMessage } from '@roamwatch/core';
-import type { Spool, SpoolRecord } from './spool.js';
-import type { Sink, SinkState, SinkStatusReport, Transport } from './types.js';
+import { Backoff, RoamwatchError, encodeEvent, errorMessage, sleep } from '@roamwatch/core';
+import type { SpoolRecord } from './spool.js';
+import type { Sink, SinkState, SinkStatusReport, SpoolPort, Transport } from './types.js';
 
 export interface SpooledSinkOptions {
-  spool: Spool;
+  spool: SpoolPort;
   transport: Transport;
   batchMaxEvents: number;
   batchMaxBytes: number;
@@ -26,21 +32,19 @@ export interface SpooledSinkOptions {
   retryMaxMs: number;
   degradedLagMs: number;
   logger: Logger;
+  /** Called once when the transport failed for good (a non-retriable error); the agent stops. */
+  onFatal?: (err: RoamwatchError) => void;
 }
 
-const sleep = (ms: number, signal: { wake?: () => void }) =>
-  new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.wake = () => {
-      clearTimeout(t);
-      resolve();
-    };
-  });
+/** The transport's verdict: only roamwatch's own errors may say "do not retry". */
+function fatalError(err: unknown): RoamwatchError | undefined {
+  return err instanceof RoamwatchError && !err.retriable ? err : undefined;
+}
 
 export class SpooledSink implements Sink {
   readonly kind: string;
   private readonly o: SpooledSinkOptions;
-  private readonly spool: Spool;
+  private readonly spool: SpoolPort;
   private readonly log: Logger;
   private running = false;
   private stopping = false;
@@ -52,7 +56,10 @@ export class SpooledSink implements Sink {
   private connected = false;
   private failures = 0;
   private retryBatch: SpoolRecord[] | undefined;
-  private readonly sleeper: { wake?: () => void } = {};
+  /** Aborted to cut a linger or backoff short (flush, close); replaced after each use. */
+  private sleeper = new AbortController();
+  private readonly backoff: Backoff;
+  private fatal: RoamwatchError | undefined;
   private flushWaiters: Array<{ seq: number; resolve: (ok: boolean) => void }> = [];
 
   constructor(o: SpooledSinkOptions) {
@@ -61,6 +68,12 @@ export class SpooledSink implements Sink {
     this.kind = o.transport.kind;
     this.log = o.logger;
     this.sentSeq = o.spool.ackedSeq;
+    this.backoff = new Backoff({ minMs: o.retryMinMs, maxMs: o.retryMaxMs });
+  }
+
+  private wakeUp(): void {
+    this.sleeper.abort();
+    this.sleeper = new AbortController();
   }
 
   get lastSeq(): number {
@@ -80,8 +93,7 @@ export class SpooledSink implements Sink {
   }
 
   private async run(): Promise<void> {
-    let backoff = this.o.retryMinMs;
-    while (!this.stopping || this.sentSeq < this.spool.stats().writtenSeq) {
+    while (!this.stopping || this.sentSeq < this.spool.stats().readableSeq) {
       if (!this.connected) {
         try {
           await this.o.transport.connect();
@@ -90,8 +102,7 @@ export class SpooledSink implements Sink {
           this.setOk();
         } catch (err) {
           if (this.fail(err)) return;
-          await sleep(backoff, this.sleeper);
-          backoff = Math.min(backoff * 2, this.o.retryMaxMs);
+          await sleep(this.backoff.fail(), this.sleeper.signal);
           continue;
         }
       }
@@ -111,7 +122,7 @@ export class SpooledSink implements Sink {
       if (!retry && !this.stopping && this.o.lingerMs > 0 && batch.length < this.o.batchMaxEvents && this.flushWaiters.length === 0) {
         const ageMs = Date.now() - batch[0]!.timeUs / 1000;
         if (ageMs < this.o.lingerMs) {
-          await sleep(this.o.lingerMs - Math.max(0, ageMs), this.sleeper);
+          await sleep(this.o.lingerMs - Math.max(0, ageMs), this.sleeper.signal);
           batch = this.spool.read(this.sentSeq, this.o.batchMaxEvents, this.o.batchMaxBytes);
         }
       }
@@ -120,11 +131,10 @@ export class SpooledSink implements Sink {
       } catch (err) {
         this.retryBatch = batch;
         if (this.fail(err)) return;
-        await sleep(backoff, this.sleeper);
-        backoff = Math.min(backoff * 2, this.o.retryMaxMs);
+        await sleep(this.backoff.fail(), this.sleeper.signal);
         continue;
       }
-      backoff = this.o.retryMinMs;
+      this.backoff.succeeded();
       const last = batch[batch.length - 1]!;
       this.sent += batch.length;
       this.sentSeq = last.seq;
@@ -134,9 +144,20 @@ export class SpooledSink implements Sink {
     }
   }
 
-  /** Records a failure; true when the loop should end (stopping and the flush deadline passed). */
+  /** Records a failure; true when the loop should end (a fatal error, or stopping with no flush waiting). */
   private fail(err: unknown): boolean {
     const msg = errorMessage(err);
+    const fatal = fatalError(err);
+    if (fatal) {
+      this.fatal = fatal;
+      this.state = 'down';
+      this.lastError = msg;
+      this.log.error('sink failed for good; events stay in the spool', { sink: this.kind, error: msg, code: fatal.code, pendingEvents: this.spool.stats().pendingEvents });
+      for (const w of this.flushWaiters) w.resolve(false);
+      this.flushWaiters = [];
+      queueMicrotask(() => this.o.onFatal?.(fatal));
+      return true;
+    }
     this.failures += 1;
     if (this.state !== 'down' || this.lastError !== msg) {
       this.log.warn('sink unavailable; events stay in the spool and are retried', { sink: this.kind, error: msg, pendingEvents: this.spool.stats().pendingEvents });
@@ -163,14 +184,15 @@ export class SpooledSink implements Sink {
   }
 
   async flush(timeoutMs: number): Promise<boolean> {
+    if (this.fatal) return false;
     this.spool.writePending();
-    const target = this.spool.stats().writtenSeq;
+    const target = this.spool.stats().readableSeq;
     if (this.sentSeq >= target) return true;
     return new Promise<boolean>((resolve) => {
       const entry = { seq: target, resolve: (ok: boolean) => resolve(ok) };
       this.flushWaiters.push(entry);
       // Skip the linger and any backoff: deliver now.
-      this.sleeper.wake?.();
+      this.wakeUp();
       this.spool.wake();
       const t = setTimeout(() => {
         this.flushWaiters = this.flushWaiters.filter((w) => w !== entry);
@@ -183,7 +205,7 @@ export class SpooledSink implements Sink {
   /** Stops delivering (after what can be sent within `timeoutMs`), closes the transport and the spool. */
   async close(timeoutMs = 5000): Promise<void> {
     this.stopping = true;
-    this.sleeper.wake?.();
+    this.wakeUp();
     this.spool.wake();
     // The loop ends once everything is sent, or at the first failure once no flush waits;
     // a send that hangs is cut off by closing the transport. What is unsent stays spooled.
@@ -202,7 +224,14 @@ export class SpooledSink implements Sink {
     if (state === 'ok' && lagMs > this.o.degradedLagMs) state = 'degraded';
     return {
       sink: { kind: this.kind, state, ...(this.lastError && state !== 'ok' ? { lastError: this.lastError.slice(0, 1024) } : {}) },
-      spool: { bytes: st.bytes, events: st.pendingEvents, limitBytes: st.limitBytes, droppedEvents: st.droppedEvents },
+      spool: {
+        bytes: st.bytes,
+        events: st.pendingEvents,
+        limitBytes: st.limitBytes,
+        droppedEvents: st.droppedEvents,
+        ...(st.holding ? { holding: true, heldBytes: st.heldBytes } : {}),
+        ...(st.effectiveLimitBytes < st.limitBytes ? { effectiveLimitBytes: st.effectiveLimitBytes } : {}),
+      },
       eventsSent: this.sent,
       eventsDropped: st.droppedEvents,
       lagMs: Math.round(lagMs),

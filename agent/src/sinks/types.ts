@@ -2,14 +2,14 @@
  * What the agent needs from a sink, and what a sink reports for agent.status.
  */
 import type { RoamwatchEvent } from '@roamwatch/core';
-import type { SpoolRecord } from './spool.js';
+import type { SpoolRecord, SpoolStats } from './spool.js';
 
 export type SinkState = 'ok' | 'degraded' | 'down';
 
 /** Fields of agent.status that come from the sink side. */
 export interface SinkStatusReport {
   sink: { kind: string; state: SinkState; lastError?: string };
-  spool: { bytes: number; events: number; limitBytes: number; droppedEvents: number };
+  spool: { bytes: number; events: number; limitBytes: number; droppedEvents: number; holding?: boolean; heldBytes?: number; effectiveLimitBytes?: number };
   eventsSent: number;
   eventsDropped: number;
   /** Age of the oldest event not yet acknowledged by the transport (0 when none). */
@@ -28,6 +28,30 @@ export interface Transport {
   connect(): Promise<void>;
   send(records: readonly SpoolRecord[]): Promise<void>;
   close(): Promise<void>;
+}
+
+/**
+ * What the delivery loop needs from the spool (agent/src/sinks/spool.ts implements it): a
+ * narrow door, so the sink knows nothing of segments, locks, framing or bounds.
+ */
+export interface SpoolPort {
+  /** The highest sequence number handed in (the next event gets lastSeq + 1). */
+  readonly lastSeq: number;
+  readonly ackedSeq: number;
+  /** Stores one encoded envelope; false when the bound refused it (announced as a gap). */
+  append(seq: number, line: string, timeUs: number): boolean;
+  /** Stored, unacknowledged records after `afterSeq`, in order, within the limits. */
+  read(afterSeq: number, maxRecords: number, maxBytes: number): SpoolRecord[];
+  /** Everything up to `seq` is delivered. */
+  ack(seq: number): void;
+  /** Resolves when records after `seq` are readable (or on wake()/close()). */
+  waitForRecordsAfter(seq: number): Promise<void>;
+  wake(): void;
+  /** Stores what was appended this turn now (flush, shutdown). */
+  writePending(): void;
+  oldestPendingTimeUs(): number | undefined;
+  stats(): SpoolStats;
+  close(): void;
 }
 
 /** The agent's view of a sink: it takes envelopes synchronously and never blocks the caller. */

@@ -32,6 +32,8 @@ export interface FakeCharonOptions {
   events?: readonly string[];
   /** `whole` (default): one write per segment. `byte`: one byte per write, yielding in between. */
   chunking?: 'whole' | 'byte';
+  /** Called for every accepted connection (e.g. to answer it with garbage at once). */
+  onAccept?: (client: FakeCharonClient) => void;
 }
 
 export const defaultFakeEvents = [
@@ -186,6 +188,7 @@ export class FakeCharon {
     const decoder = new FrameDecoder();
     socket.on('error', () => undefined);
     socket.on('close', () => this.clients.delete(client));
+    this.options.onAccept?.(client);
     socket.on('data', (chunk) => {
       try {
         decoder.push(chunk, (frame) => void this.onPacket(client, decodePacket(frame)));

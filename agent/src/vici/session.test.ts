@@ -112,6 +112,27 @@ describe('ViciSession commands', () => {
     expect(await session.call('version')).toMatchObject({ daemon: 'charon' });
   });
 
+  it('when charon accepts every reconnect and sends garbage at once, then the delay grows instead of resetting each time', async () => {
+    let garbage = false;
+    const { fake, states } = await setup(
+      {
+        onAccept: (client) => {
+          if (garbage) void client.sendRaw(Buffer.from([0, 0, 0, 2, 1, 9]));
+        },
+      },
+      { reconnect: { initialDelayMs: 10, maxDelayMs: 2000, resetAfterHealthyMs: 60_000 } },
+    );
+    garbage = true;
+    fake.dropClients();
+    await until(() => states.filter((s) => s.type === 'reconnecting').length >= 5, 10_000);
+    const tries = states.filter((s): s is Extract<ViciConnectionEvent, { type: 'reconnecting' }> => s.type === 'reconnecting').slice(0, 5);
+    // Before: every disconnect reset the counter, so each reconnect waited attempt 1's delay.
+    expect(tries.map((t) => t.attempt)).toEqual([1, 2, 3, 4, 5]);
+    // With jitter each delay is within [d/2, d] of 10·2^(n-1): the fifth is above the first.
+    expect(tries[4]!.delayMs).toBeGreaterThanOrEqual(80);
+    expect(tries[0]!.delayMs).toBeLessThanOrEqual(10);
+  });
+
   it('when a response arrives with nothing in flight, then it is a protocol error', async () => {
     const { fake, session, states } = await setup();
     await session.call('version');

@@ -24,6 +24,7 @@
  * `deliveryBatch` events per subscriber per turn, so socket reads interleave with slow
  * subscribers. A full queue drops (oldest by default) and counts the drop.
  */
+import { Backoff } from '@roamwatch/core/backoff';
 import { Observable, Subject } from 'rxjs';
 import type { Subscriber } from 'rxjs';
 import { encodePacket } from './codec.js';
@@ -68,6 +69,12 @@ export interface ViciReconnectOptions {
   factor?: number;
   /** Give up after this many failed attempts in a row (then the session is closed). Default Infinity. */
   maxAttempts?: number;
+  /**
+   * A connection must stay up this long before the next disconnect starts again from
+   * initialDelayMs (a peer that accepts and then fails at once meets a growing delay).
+   * Default max(1000, maxDelayMs).
+   */
+  resetAfterHealthyMs?: number;
 }
 
 export interface ViciSessionOptions {
@@ -184,7 +191,7 @@ const knownOptionKeys = new Set([
   'reconnect',
   'allowedCommands',
 ]);
-const knownReconnectKeys = new Set(['enabled', 'initialDelayMs', 'maxDelayMs', 'factor', 'maxAttempts']);
+const knownReconnectKeys = new Set(['enabled', 'initialDelayMs', 'maxDelayMs', 'factor', 'maxAttempts', 'resetAfterHealthyMs']);
 
 function positive(name: string, v: unknown, integer: boolean): void {
   if (typeof v !== 'number' || !(v > 0) || (integer && !Number.isInteger(v) && v !== Infinity)) {
@@ -224,6 +231,7 @@ export function resolveViciSessionOptions(options: ViciSessionOptions = {}): Res
       maxDelayMs: options.reconnect?.maxDelayMs ?? 5_000,
       factor: options.reconnect?.factor ?? 2,
       maxAttempts: options.reconnect?.maxAttempts ?? Infinity,
+      resetAfterHealthyMs: options.reconnect?.resetAfterHealthyMs ?? Math.max(1000, options.reconnect?.maxDelayMs ?? 5_000),
     },
     allowedCommands: options.allowedCommands === 'any' ? 'any' : new Set(options.allowedCommands ?? ViciReadOnlyCommands),
   };
@@ -238,6 +246,10 @@ export function resolveViciSessionOptions(options: ViciSessionOptions = {}): Res
   positive('reconnect.initialDelayMs', r.reconnect.initialDelayMs, false);
   positive('reconnect.maxDelayMs', r.reconnect.maxDelayMs, false);
   positive('reconnect.maxAttempts', r.reconnect.maxAttempts, true);
+  positive('reconnect.resetAfterHealthyMs', r.reconnect.resetAfterHealthyMs, false);
+  if (r.reconnect.maxDelayMs < r.reconnect.initialDelayMs) {
+    throw new ViciConfigError(`vici option reconnect.maxDelayMs (${r.reconnect.maxDelayMs}) must be >= reconnect.initialDelayMs (${r.reconnect.initialDelayMs})`);
+  }
   if (typeof r.reconnect.factor !== 'number' || !(r.reconnect.factor >= 1)) {
     throw new ViciConfigError(`vici option reconnect.factor must be a number >= 1, got ${String(r.reconnect.factor)}`);
   }
@@ -258,7 +270,8 @@ export class ViciSession {
   private readonly stateSubject = new Subject<ViciConnectionEvent>();
   private reconnectTimer: NodeJS.Timeout | undefined;
   private disconnectedAt = 0;
-  private reconnectAttempts = 0;
+  /** Reconnect delays: grows per failed or short-lived connection, resets after a healthy one. */
+  private readonly backoff: Backoff;
   private bytesFromClosedConnections = 0;
   private readonly counterValues: Omit<ViciSessionCounters, 'bytesReceived'> = {
     requestsSent: 0,
@@ -276,6 +289,8 @@ export class ViciSession {
   /** Validates the options; throws ViciConfigError. Does not connect. */
   constructor(options: ViciSessionOptions = {}) {
     this.options = resolveViciSessionOptions(options);
+    const r = this.options.reconnect;
+    this.backoff = new Backoff({ minMs: r.initialDelayMs, maxMs: r.maxDelayMs, factor: r.factor, resetAfterHealthyMs: r.resetAfterHealthyMs });
   }
 
   get uri(): string {
@@ -308,6 +323,7 @@ export class ViciSession {
     }
     if (this.state !== 'connecting') return; // closed meanwhile
     this.state = 'connected';
+    this.backoff.succeeded();
     this.stateSubject.next({ type: 'connected', uri: this.uri });
     // Subscriptions made before connect() are registered now, ahead of queued commands.
     this.reregisterAll();
@@ -698,18 +714,19 @@ export class ViciSession {
     }
     this.state = 'reconnecting';
     this.disconnectedAt = Date.now();
-    this.reconnectAttempts = 0;
+    // No reset of the attempt counter here: a connection that failed soon after it was made
+    // (garbage, an immediate close) counts as one more failed attempt (Backoff.succeeded).
     this.scheduleReconnect(undefined);
   }
 
   private scheduleReconnect(lastError: Error | undefined): void {
     const r = this.options.reconnect;
-    if (this.reconnectAttempts >= r.maxAttempts) {
+    const delayMs = this.backoff.fail();
+    const attempt = this.backoff.attempts;
+    if (attempt > r.maxAttempts) {
       void this.shutdown('reconnect-gave-up', lastError);
       return;
     }
-    const attempt = ++this.reconnectAttempts;
-    const delayMs = Math.min(r.maxDelayMs, r.initialDelayMs * r.factor ** (attempt - 1));
     this.stateSubject.next({ type: 'reconnecting', uri: this.uri, attempt, delayMs, ...(lastError ? { lastError } : {}) });
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
@@ -726,6 +743,7 @@ export class ViciSession {
   private onReconnected(attempts: number): void {
     if (this.state !== 'reconnecting' || !this.conn) return;
     this.state = 'connected';
+    this.backoff.succeeded();
     this.counterValues.reconnects++;
     const downtimeMs = Date.now() - this.disconnectedAt;
     const names = this.reregisterAll();

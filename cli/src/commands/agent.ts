@@ -5,11 +5,15 @@
  *    a message naming the key, before anything connects.
  * 2. runAgent: open the spool, start the sink's delivery loop and the sources.
  * 3. SIGTERM / SIGINT: graceful stop (sources → flush → close); a second SIGINT exits at once.
- *    An unhandled rejection or exception is logged and stops the agent the same way (exit 2);
+ *    An unhandled rejection or exception is logged and stops the agent the same way with exit
+ *    code 3 (a runtime failure: systemd restarts it; 2 is kept for what a restart cannot fix);
  *    the spool keeps what was not sent.
+ * 4. The sink fails for good: stdout's reader went away (EPIPE) → stop, exit 0, like any Unix
+ *    filter; another non-retriable sink error (a file sink path that is a symlink) → exit 2.
  */
 import type { Command } from 'commander';
 import { ConfigError, EXIT, createLogger, errorMessage } from '@roamwatch/core';
+import type { RoamwatchError } from '@roamwatch/core';
 import { CONFIG_KEYS, buildAgentConfig, runAgent } from '@roamwatch/agent';
 import { addConfigOptions, loadCommandConfig } from '../config.js';
 
@@ -20,7 +24,12 @@ export function configure(cmd: Command): void {
       'Every key is documented in deploy/roamwatch-agent.example.yaml.',
   );
   addConfigOptions(cmd, CONFIG_KEYS);
-  cmd.addHelpText('after', '\nExit codes: 0 stopped cleanly, 2 bad config (the message names the key) or a fatal error.');
+  cmd.addHelpText(
+    'after',
+    '\nExit codes: 0 stopped cleanly (SIGTERM/SIGINT, or --sink stdout whose reader closed the pipe);\n' +
+      '2 what a restart cannot fix: bad config (the message names the key), a spool dir in use by another\n' +
+      'agent, a file sink that is a symlink; 3 a runtime failure (a restart may fix it).',
+  );
 }
 
 export async function run(options: Record<string, unknown>): Promise<number> {
@@ -35,7 +44,7 @@ export async function run(options: Record<string, unknown>): Promise<number> {
   for (const w of config.warnings) logger.warn(w);
   let agent;
   try {
-    agent = runAgent({ config, logger });
+    agent = runAgent({ config, logger, onFatal: (err) => onFatal(err) });
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`roamwatch agent: ${err.message}\n`);
@@ -45,6 +54,7 @@ export async function run(options: Record<string, unknown>): Promise<number> {
     return EXIT.error;
   }
 
+  let onFatal: (err: RoamwatchError) => void = () => undefined;
   return new Promise<number>((resolve) => {
     let code: number = EXIT.ok;
     let stopping = false;
@@ -72,11 +82,15 @@ export async function run(options: Record<string, unknown>): Promise<number> {
     const onInt = () => stop('SIGINT', EXIT.ok);
     const onRejection = (err: unknown) => {
       logger.error('unhandled rejection; stopping', { error: errorMessage(err) });
-      stop('unhandled rejection', EXIT.error);
+      stop('unhandled rejection', EXIT.failed);
     };
     const onException = (err: unknown) => {
       logger.error('uncaught exception; stopping', { error: errorMessage(err) });
-      stop('uncaught exception', EXIT.error);
+      stop('uncaught exception', EXIT.failed);
+    };
+    onFatal = (err) => {
+      if (err.code === 'SINK_READER_GONE') logger.info('stdout closed by its reader; stopping', {});
+      stop(err.code === 'SINK_READER_GONE' ? 'stdout closed' : `sink failed: ${err.code}`, err.code === 'SINK_READER_GONE' ? EXIT.ok : EXIT.error);
     };
     process.on('SIGTERM', onTerm);
     process.on('SIGINT', onInt);

@@ -186,7 +186,9 @@ async function kafkaRecords(client: KafkaConfig, topic: string, progress: (done:
           if (high === undefined) return;
           for (const m of batch.messages) {
             if (BigInt(m.offset) >= high) break;
-            sub.next({ type: 'record', value: m.value ?? Buffer.alloc(0) });
+            // The record timestamp bounds clock skew as in the live processor (maxFutureSkewMs).
+            const recordTimeMs = Number(m.timestamp);
+            sub.next({ type: 'record', value: m.value ?? Buffer.alloc(0), ...(recordTimeMs > 0 ? { recordTimeMs } : {}) });
             done += 1;
             if (BigInt(m.offset) + 1n >= high) remaining.delete(batch.partition);
           }

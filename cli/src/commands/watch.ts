@@ -7,6 +7,11 @@
  *
  * Stops on SIGTERM/SIGINT (or after --duration-s): sources stop, open work is flushed, the
  * InfluxDB sink drains.
+ *
+ * Memory under a flood is bounded like the agent's: the VICI session's queue (drops counted and
+ * announced as agent.gap), at most `maxBufferedPerHost` events waiting in the orderer, a bounded
+ * `--record` buffer (beyond, records are counted as dropped and warned about), and
+ * memory-relief.ts hands the flood's garbage back once it is over.
  */
 import { createWriteStream } from 'node:fs';
 import type { WriteStream } from 'node:fs';
@@ -19,6 +24,10 @@ import { processEvents, formatFinding, toLineProtocol, InfluxSink } from '@roamw
 import type { PipelineInput } from '@roamwatch/processor';
 import { addConfigOptions, loadCommandConfig } from '../config.js';
 import { CORRELATION_KEYS, correlationOptions } from './pipeline-flags.js';
+import { startMemoryRelief } from './memory-relief.js';
+
+/** `--record` output waiting for the disk beyond this is dropped (counted, warned), not buffered. */
+const RECORD_MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
 
 /** The agent's source keys (same names as `roamwatch agent`), InfluxDB, correlation and watch's own. */
 export const WATCH_KEYS = {
@@ -79,10 +88,14 @@ export async function run(options: Record<string, unknown>): Promise<number> {
     configSummary: { mode: 'watch', vici: config.vici.uri, rtnetlink: config.rtnetlink.enabled },
   });
   const stop$ = new Subject<void>();
+  let recordDropped = 0;
   const inputs = merge(
     agent.events$.pipe(
       map((e: RoamwatchEvent): PipelineInput<never> => {
-        record?.write(`${JSON.stringify(e)}\n`);
+        if (record) {
+          if (record.writableLength < RECORD_MAX_BUFFERED_BYTES) record.write(`${JSON.stringify(e)}\n`);
+          else if (recordDropped++ % 10_000 === 0) logger.warn('--record: the file cannot keep up; events not recorded', { dropped: recordDropped });
+        }
         return { type: 'record', value: e };
       }),
     ),
@@ -95,6 +108,7 @@ export async function run(options: Record<string, unknown>): Promise<number> {
   if (format === 'text' && process.stderr.isTTY) {
     process.stderr.write(`roamwatch watch: host ${config.hostId}, VICI ${config.vici.enabled ? config.vici.uri : 'off'}, rtnetlink ${config.rtnetlink.enabled ? 'on' : 'off'}; Ctrl-C to stop\n`);
   }
+  const stopRelief = startMemoryRelief();
   const finished = new Promise<number>((resolve) => {
     inputs.pipe(processEvents<never>({ ...correlation, flushOnComplete: true })).subscribe({
       next: (o) => {
@@ -118,13 +132,23 @@ export async function run(options: Record<string, unknown>): Promise<number> {
   };
   const onTerm = () => stop('SIGTERM');
   const onInt = () => stop('SIGINT');
+  // `roamwatch watch --format json | head`: the reader went away; end like any Unix filter.
+  const onStdoutError = (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED') {
+      if (!stopping) stop('stdout closed by its reader');
+    } else logger.error('stdout failed', { error: errorMessage(err) });
+  };
+  process.stdout.on('error', onStdoutError);
   process.once('SIGTERM', onTerm);
   process.once('SIGINT', onInt);
   const timer = durationS !== undefined ? setTimeout(() => stop(`--duration-s ${durationS}`), durationS * 1000) : undefined;
   const code = await finished;
+  stopRelief();
+  if (recordDropped > 0) logger.warn('--record: events not recorded because the file could not keep up', { dropped: recordDropped });
   if (timer) clearTimeout(timer);
   process.off('SIGTERM', onTerm);
   process.off('SIGINT', onInt);
+  process.stdout.off('error', onStdoutError);
   if (sink) {
     await Promise.race([sink.drained(), new Promise((r) => setTimeout(r, 10_000))]);
     sink.close();

@@ -307,6 +307,11 @@ export const AgentStatus = z.object({
     limitBytes: z.number().int().nonnegative(),
     /** Events dropped at the spool bound since start (see `agent.gap`). */
     droppedEvents: z.number().int().nonnegative(),
+    /** The disk refuses writes (full): new events are held in memory only, `heldBytes` of them. */
+    holding: z.boolean().optional(),
+    heldBytes: z.number().int().nonnegative().optional(),
+    /** The bound in force when below limitBytes (the filesystem is nearly full: spool.minFreeBytes). */
+    effectiveLimitBytes: z.number().int().nonnegative().optional(),
   }),
   eventsEmitted: z.number().int().nonnegative(),
   eventsSent: z.number().int().nonnegative(),
@@ -319,13 +324,31 @@ export const AgentStatus = z.object({
   rssBytes: z.number().int().nonnegative().optional(),
 });
 
-/** Events with sequence numbers [fromSeq, toSeq] are lost for good; here is why. */
-export const AgentGap = z.object({
-  fromSeq: z.number().int().positive(),
-  toSeq: z.number().int().positive(),
-  reason: z.enum(['spool-full', 'spool-corrupt', 'buffer-overflow']),
-  count: z.number().int().positive(),
-});
+/**
+ * `count` events are lost for good; here is why.
+ *
+ * - Losses of stamped events (the spool: `spool-full`, `spool-corrupt`, `disk-full`) name the
+ *   lost sequence numbers [fromSeq, toSeq].
+ * - Losses before stamping (`vici-queue-full`: charon's events dropped by a full VICI queue;
+ *   `invalid-payload`: an adapter produced a payload that breaks the contract) never had sequence numbers: fromSeq/toSeq are absent, `source` says where, and the loss
+ *   happened between the previous event of that source and this gap event.
+ */
+export const AGENT_GAP_REASONS = ['spool-full', 'spool-corrupt', 'disk-full', 'buffer-overflow', 'vici-queue-full', 'invalid-payload'] as const;
+export const AgentGap = z
+  .object({
+    fromSeq: z.number().int().positive().optional(),
+    toSeq: z.number().int().positive().optional(),
+    reason: z.enum(AGENT_GAP_REASONS),
+    count: z.number().int().positive(),
+    /** Where the events were lost (default: the spool). */
+    source: z.enum(['spool', 'vici', 'rtnetlink', 'agent']).optional(),
+  })
+  .refine((g) => (g.fromSeq === undefined) === (g.toSeq === undefined) && (g.fromSeq === undefined || g.toSeq! >= g.fromSeq), {
+    message: 'fromSeq and toSeq come together, with fromSeq <= toSeq',
+  })
+  .refine((g) => (g.source !== undefined && g.source !== 'spool') || g.fromSeq !== undefined, {
+    message: 'a spool gap names its sequence numbers (fromSeq, toSeq)',
+  });
 
 export const AgentLifecycle = z.object({
   agentVersion: z.string().max(64),

@@ -27,10 +27,10 @@
  *   (EXIT.failed) so that its supervisor restarts it from the committed offsets.
  */
 import { Kafka, logLevel } from 'kafkajs';
-import type { Consumer, Producer, EachBatchPayload, KafkaConfig } from 'kafkajs';
+import type { Consumer, Producer, EachBatchPayload, KafkaConfig, Message } from 'kafkajs';
 import { Subject } from 'rxjs';
 import type { OperatorFunction, Subscription } from 'rxjs';
-import { ConfigError, PipelineError, errorMessage, silentLogger } from '@roamwatch/core';
+import { Backoff, ConfigError, PipelineError, errorMessage, isRetriable, silentLogger, sleep } from '@roamwatch/core';
 import type { Logger } from '@roamwatch/core';
 import { processEvents } from '../pipeline.js';
 import type { Pipeline } from '../pipeline.js';
@@ -104,6 +104,21 @@ export interface RunningProcessor {
   readonly done: Promise<void>;
 }
 
+/**
+ * A dead letter the broker refuses even alone (its value plus headers exceed the dead-letter
+ * topic's max.message.bytes) goes out as a reference: the same headers (reason, code, source
+ * topic/partition/offset), an empty value and `raw-omitted` saying why. The source record
+ * stays readable at those coordinates for the topic's retention, so it can be reprocessed.
+ */
+export function deadLetterReference(m: Message, err: unknown): Message | undefined {
+  const headers = { ...(m.headers ?? {}) } as Record<string, string>;
+  if (headers['raw-omitted'] || !headers['source-topic']) return undefined;
+  const bytes = m.value === null || m.value === undefined ? 0 : typeof m.value === 'string' ? Buffer.byteLength(m.value) : m.value.length;
+  headers['raw-omitted'] = `the broker refused the whole record (${errorMessage(err).slice(0, 200)}); it is at source-topic/source-partition/source-offset`;
+  headers['raw-bytes'] = String(bytes);
+  return { key: m.key ?? null, value: '', headers };
+}
+
 export async function startProcessor(options: ProcessorOptions): Promise<RunningProcessor> {
   const {
     brokers,
@@ -128,7 +143,7 @@ export async function startProcessor(options: ProcessorOptions): Promise<Running
 
   const influx = options.influx ? new InfluxSink({ logger, ...options.influx }) : undefined;
   const findings = findingsTopic ? new TopicSink({ producer, topic: findingsTopic, name: 'findings', logger }) : undefined;
-  const deadLetters = new TopicSink({ producer, topic: deadLetterTopic, name: 'dead-letter', logger });
+  const deadLetters = new TopicSink({ producer, topic: deadLetterTopic, name: 'dead-letter', logger, replaceRejected: deadLetterReference });
   const sinks = [influx, findings, deadLetters].filter((s): s is NonNullable<typeof s> => !!s) as BatchingSink<unknown>[];
 
   const offsets = new OffsetTracker();
@@ -239,16 +254,17 @@ export async function startProcessor(options: ProcessorOptions): Promise<Running
   } finally {
     await admin.disconnect();
   }
-  // A topic that is just being created answers "unknown topic" for a moment: retry.
+  // A topic that is just being created answers "unknown topic" for a moment: retry (kafkajs
+  // marks that error retriable; anything else is reported at once).
+  const subscribeBackoff = new Backoff({ minMs: 200, maxMs: 2000 });
   for (let attempt = 1; ; attempt++) {
     try {
       await consumer.subscribe({ topic, fromBeginning });
       break;
     } catch (err) {
-      const retriable = (err as { retriable?: boolean }).retriable === true;
-      if (!retriable || attempt >= 20) throw err;
+      if (!isRetriable(err, false) || attempt >= 20) throw err;
       logger.warn('subscribe failed, retrying', { topic, attempt, error: errorMessage(err) });
-      await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
+      await sleep(subscribeBackoff.fail());
     }
   }
   consumer.on(consumer.events.CRASH, (e) => {
@@ -303,7 +319,8 @@ export async function startProcessor(options: ProcessorOptions): Promise<Running
         const ref: KafkaRef = { topic: batch.topic, partition: batch.partition, offset: Number(m.offset) };
         offsets.consumed(ref.topic, ref.partition, ref.offset);
         consumed += 1;
-        input$.next({ type: 'record', value: m.value ?? Buffer.alloc(0), ref });
+        const recordTimeMs = Number(m.timestamp);
+        input$.next({ type: 'record', value: m.value ?? Buffer.alloc(0), ref, ...(recordTimeMs > 0 ? { recordTimeMs } : {}) });
         if (unacked() > maxInFlight) await waitForRoom(heartbeat, isRunning);
       }
       lagByPartition.set(batch.partition, Number(batch.offsetLag()));

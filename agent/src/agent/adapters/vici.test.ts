@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger, validateEvent, createRealtimeClock } from '@roamwatch/core';
 import type { RoamwatchEvent } from '@roamwatch/core';
 import { FakeCharon } from '../../vici/fake-charon.js';
-import { decodePacket } from '../../vici/codec.js';
+import { decodePacket, encodePacket } from '../../vici/codec.js';
+import { PktEvent } from '../../vici/constants.js';
 import type { ViciMessage } from '../../vici/codec.js';
 import * as golden from '../../vici/fixtures/charon-5.9.8.js';
 import { createAgentSources } from '../sources.js';
@@ -113,6 +114,32 @@ describe('ViciAdapter', () => {
     expect(snaps).toEqual(['connect', 'reconnect']);
     expect(seen.filter((e) => e.kind === 'vici.connection').map((e) => (e.kind === 'vici.connection' ? e.payload.state : ''))).toEqual(['connected', 'disconnected', 'connected']);
     expect(adapter.report().reconnects).toBe(1);
+    await s.stop();
+  });
+
+  it('when a flood overflows the VICI queue, then every loss is counted in agent.status and announced as agent.gap', async () => {
+    fake = await FakeCharon.start();
+    serveLists(fake);
+    const adapter = new ViciAdapter({ uri: fake.uri, reconnectMinMs: 20, reconnectMaxMs: 100, commandTimeoutMs: 2000, eventBufferSize: 16, gapIntervalMs: 50 });
+    const s = createAgentSources({ hostId: 'gw', sources: [adapter], statusIntervalMs: 0, lifecycleEvents: false, clock: createRealtimeClock(), logger: silentLogger() });
+    const seen: RoamwatchEvent[] = [];
+    s.events$.subscribe((e) => seen.push(e));
+    await until(() => seen.some((e) => e.kind === 'vici.sa-snapshot'));
+    await fake.waitForRegistration('log');
+    // 2000 log events in one write: the session reads them in one go, its 16-slot queue overflows.
+    const sent = 2000;
+    const one = encodePacket({ type: PktEvent, name: 'log', message: { group: 'IKE', level: '1', thread: '7', msg: 'flood' } });
+    const flood = Buffer.concat(Array.from({ length: sent }, () => one));
+    for (const c of fake.clients) await c.sendRaw(flood);
+    const logs = () => seen.filter((e) => e.kind === 'vici.log').length;
+    const gapped = () => seen.reduce((n, e) => n + (e.kind === 'agent.gap' ? e.payload.count : 0), 0);
+    await until(() => logs() + gapped() >= sent);
+    expect(logs() + gapped()).toBe(sent);
+    expect(gapped()).toBeGreaterThan(0);
+    const gap = seen.find((e) => e.kind === 'agent.gap')!;
+    expect(gap.payload).toMatchObject({ reason: 'vici-queue-full', source: 'vici' });
+    expect(validateEvent(JSON.parse(JSON.stringify(gap)))).toEqual(gap);
+    expect(s.status().eventsDropped).toBe(gapped());
     await s.stop();
   });
 });

@@ -13,10 +13,17 @@
  *
  * The session delivers events from its own bounded queues (it never blocks its socket reads),
  * and `emit` only appends to the spool: nothing here waits on Kafka.
+ *
+ * Losses are never silent: events the session's queue dropped (a flood faster than the agent
+ * stamps and spools) are counted in `agent.status` (`eventsDropped`) and announced in the stream
+ * as `agent.gap` (reason `vici-queue-full`, source `vici`, with the count), at most one gap event
+ * per `gapIntervalMs` summing what was dropped meanwhile (and one more at stop). The warning
+ * log line is rate-limited the same way (one per 10 s with the totals).
  * Event time: when the event reached this adapter (the session's queue adds well under a
  * millisecond at idle; its receive time has millisecond resolution only).
  */
 import { errorMessage } from '@roamwatch/core';
+import { Backoff } from '@roamwatch/core/backoff';
 import type { Logger } from '@roamwatch/core';
 import type { Subscription } from 'rxjs';
 import { ViciClient } from '../../vici/client.js';
@@ -30,7 +37,14 @@ export interface ViciAdapterOptions {
   reconnectMinMs: number;
   reconnectMaxMs: number;
   commandTimeoutMs: number;
+  /** Per-subscriber VICI event queue length before drops (default: the session's, 10000). */
+  eventBufferSize?: number;
+  /** Dropped events are summed into one agent.gap at most this often (ms, default 1000). */
+  gapIntervalMs?: number;
 }
+
+/** At most one "events dropped" warning per this period; the gap events carry every count. */
+const DROP_LOG_INTERVAL_MS = 10_000;
 
 const EVENTS: TypedViciEventName[] = ['log', 'ike-updown', 'ike-rekey', 'ike-update', 'child-updown', 'child-rekey'];
 export class ViciAdapter implements SourceAdapter {
@@ -49,6 +63,12 @@ export class ViciAdapter implements SourceAdapter {
   private retryTimer: NodeJS.Timeout | undefined;
   private readonly ikeSas = new Set<string>();
   private snapshotting: Promise<void> | undefined;
+  /** Events lost in the session's queue since start, and not yet announced as agent.gap. */
+  private dropped = 0;
+  private droppedUnannounced = 0;
+  private gapTimer: NodeJS.Timeout | undefined;
+  private dropLoggedAtMs = 0;
+  private dropLogged = 0;
 
   constructor(o: ViciAdapterOptions) {
     this.o = o;
@@ -60,6 +80,7 @@ export class ViciAdapter implements SourceAdapter {
     const client = new ViciClient({
       uri: this.o.uri,
       commandTimeoutMs: this.o.commandTimeoutMs,
+      ...(this.o.eventBufferSize !== undefined ? { eventBufferSize: this.o.eventBufferSize } : {}),
       reconnect: { enabled: true, initialDelayMs: this.o.reconnectMinMs, maxDelayMs: this.o.reconnectMaxMs },
     });
     this.client = client;
@@ -91,7 +112,7 @@ export class ViciAdapter implements SourceAdapter {
   }
 
   private async connectLoop(): Promise<void> {
-    let delay = this.o.reconnectMinMs;
+    const backoff = new Backoff({ minMs: this.o.reconnectMinMs, maxMs: this.o.reconnectMaxMs });
     while (!this.stopped && this.client) {
       try {
         await this.client.connect();
@@ -107,10 +128,10 @@ export class ViciAdapter implements SourceAdapter {
         } else if (msg !== this.lastError) this.log?.info('VICI still not reachable', { uri: this.o.uri, error: msg, attempts: this.failedAttempts });
         this.lastError = msg;
         this.state = 'connecting';
+        const delay = backoff.fail();
         await new Promise<void>((r) => {
           this.retryTimer = setTimeout(r, delay);
         });
-        delay = Math.min(delay * 2, this.o.reconnectMaxMs);
       }
     }
   }
@@ -145,11 +166,40 @@ export class ViciAdapter implements SourceAdapter {
         if (e.lastError) this.lastError = errorMessage(e.lastError);
         break;
       case 'events-dropped':
-        this.log?.warn('VICI events dropped by a full subscriber queue', { events: e.events, dropped: e.dropped, totalDropped: e.totalDropped });
+        this.onDropped(e.dropped, e.events);
         break;
       default:
         break;
     }
+  }
+
+  /** Counts a loss, schedules its agent.gap and logs at most once per DROP_LOG_INTERVAL_MS. */
+  private onDropped(count: number, events: string[]): void {
+    this.dropped += count;
+    this.droppedUnannounced += count;
+    const now = Date.now();
+    if (now - this.dropLoggedAtMs >= DROP_LOG_INTERVAL_MS) {
+      this.log?.warn('VICI events dropped by a full queue (agent.gap events follow; this line repeats at most every 10 s)', {
+        events,
+        droppedSinceLastLine: this.dropped - this.dropLogged,
+        totalDropped: this.dropped,
+      });
+      this.dropLoggedAtMs = now;
+      this.dropLogged = this.dropped;
+    }
+    if (!this.gapTimer) {
+      this.gapTimer = setTimeout(() => {
+        this.gapTimer = undefined;
+        this.announceDrops();
+      }, this.o.gapIntervalMs ?? 1000);
+    }
+  }
+
+  private announceDrops(): void {
+    const count = this.droppedUnannounced;
+    if (count === 0 || !this.ctx) return;
+    this.droppedUnannounced = 0;
+    this.ctx.emit('agent.gap', { reason: 'vici-queue-full', source: 'vici', count });
   }
 
   private async snapshot(reason: 'connect' | 'reconnect'): Promise<void> {
@@ -223,6 +273,7 @@ export class ViciAdapter implements SourceAdapter {
       uri: this.o.uri,
       reconnects: this.reconnects,
       ikeSas: this.ikeSas.size,
+      eventsDropped: this.dropped,
       ...(this.lastError && this.state !== 'connected' ? { lastError: this.lastError } : {}),
     };
   }
@@ -230,6 +281,9 @@ export class ViciAdapter implements SourceAdapter {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.gapTimer) clearTimeout(this.gapTimer);
+    this.gapTimer = undefined;
+    this.announceDrops();
     for (const s of this.subs) s.unsubscribe();
     this.subs = [];
     await this.client?.close();
