@@ -5,3 +5,4 @@ export { cleanupStaleLabs, type CleanupOptions } from './cleanup.js';
 export { parseListSas, parsePretty, type ViciMessage, type ViciSection, type ViciValue } from './swanctl-output.js';
 export { renderStrongswanConf, renderSwanctlConf } from './config.js';
 export { LabExecError, run } from './exec.js';
+export * from './fleet.js';
