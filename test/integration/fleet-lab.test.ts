@@ -4,9 +4,23 @@
 // every gateway's kernel through BGP; the seed-style gateways reauthenticate, the fixed and
 // literal ones keep their path. Reauths are counted from charon's own log and from the
 // IKE_SA unique ids (read through swanctl, independently of roamwatch).
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createFleet, FLEET_NET, type Fleet, type FleetGateway, type IkeSa, type LogMark } from '../lab/index.js';
+import {
+  cleanupStaleLabs,
+  createFleet,
+  FLEET_NET,
+  renderGatewayBirdConf,
+  renderUpstreamBirdConf,
+  run,
+  type Fleet,
+  type FleetGateway,
+  type IkeSa,
+  type LogMark,
+} from '../lab/index.js';
 
 const SIZE = 5;
 const PREFIX = FLEET_NET.defaultPrefixes[0];
@@ -132,5 +146,47 @@ describe('lab fleet: one upstream router, five gateways with charon and BIRD', (
 
   it('when asked for a prefix it was not built with, then announce says which prefixes it can announce', async () => {
     await expect((fleet as Fleet).announce('192.0.2.0/24')).rejects.toThrow(/cannot announce 192\.0\.2\.0\/24: declare it in FleetOptions\.prefixes/);
+  });
+});
+
+describe('lab fleet: configuration and cleanup', () => {
+  it('when the BIRD configs are rendered, then BIRD itself parses them (bird -p)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rwfleet-conf-'));
+    const up = join(dir, 'up.conf');
+    const gw = join(dir, 'gw.conf');
+    writeFileSync(up, renderUpstreamBirdConf({ logFile: join(dir, 'up.log'), gateways: 3, prefixes: FLEET_NET.defaultPrefixes }));
+    writeFileSync(gw, renderGatewayBirdConf({ logFile: join(dir, 'gw.log'), index: 2 }));
+    await run(['bird', '-p', '-c', up]);
+    await run(['bird', '-p', '-c', gw]);
+  });
+
+  it('when options are wrong, then createFleet says which one before building anything', async () => {
+    await expect(createFleet({ size: 2, kinds: ['seed'] })).rejects.toThrow(/kinds has 1 entries for a fleet of 2/);
+    await expect(createFleet({ size: 0 })).rejects.toThrow(/fleet size must be 1\.\.250/);
+    await expect(createFleet({ size: 1, prefixes: ['10.231.7.0/24'] })).rejects.toThrow(/overlaps the lab's own addresses/);
+    await expect(createFleet({ size: 1, prefixes: ['198.51.100.0/33'] })).rejects.toThrow(/not an IPv4 prefix/);
+  });
+
+  it('when building fails half-way (swanctl.conf of a gateway does not load), then createFleet removes every namespace and directory it made', async () => {
+    const name = `flfail${process.pid}`;
+    // The uplinks, BIRDs and charons exist by then; loading the gateway's swanctl.conf fails.
+    await expect(createFleet({ name, size: 2, lab: { connections: [{ gwSwanctl: { proposals: 'no-such-cipher' } }] } })).rejects.toThrow(
+      /createFleet\(rwlab-flfail\d+\) failed: createLab\(rwlab-flfail\d+-g\d\) failed: .*--load-all/s,
+    );
+    const left = (await run(['ip', 'netns', 'list'])).stdout.split('\n').filter((l) => l.startsWith(`rwlab-${name}`));
+    expect(left).toEqual([]);
+    for (const d of [`rwlab-${name}`, `rwlab-${name}-g0`, `rwlab-${name}-g1`]) expect(existsSync(join(tmpdir(), d))).toBe(false);
+  });
+
+  it('when a fleet owner died, then cleanupStaleLabs removes its upstream router namespace too', async () => {
+    const id = `rwlab-flstale${process.pid}`;
+    const dir = join(tmpdir(), id);
+    mkdirSync(dir, { recursive: true });
+    // a pid that cannot exist (above pid_max): the owner is dead
+    writeFileSync(join(dir, 'lab.json'), JSON.stringify({ id, ownerPid: 2 ** 30, ownerStart: '1', netns: [`${id}-up`], dir }));
+    await run(['ip', 'netns', 'add', `${id}-up`]);
+    expect(await cleanupStaleLabs({ ids: [id] })).toEqual([id]);
+    expect((await run(['ip', 'netns', 'list'])).stdout).not.toContain(`${id}-up`);
+    expect(existsSync(dir)).toBe(false);
   });
 });
