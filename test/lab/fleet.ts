@@ -82,6 +82,8 @@ export interface FleetGateway {
   /** The gateway charon's log (all, or what came after `since`). */
   charonLog(since?: LogMark): string;
   logMark(): LogMark;
+  /** charon's log lines REAUTH_LOG_LINE after `since` (each starts with its time, HH:MM:SS.mmm). */
+  reauthLines(since?: LogMark): string[];
   /** How many times charon logged REAUTH_LOG_LINE after `since`. */
   reauthCount(since?: LogMark): number;
   /** The gateway kernel's `proto bird` routes (main table), as `ip -j route` objects. */
@@ -305,6 +307,7 @@ class FleetImpl implements Fleet {
       birdLog: join(lab.dir, 'bird.log'),
       charonLog: (since) => lab.gw.log(since),
       logMark: () => lab.gw.logMark(),
+      reauthLines: (since) => lab.gw.log(since).split('\n').filter((l) => l.includes(REAUTH_LOG_LINE)),
       reauthCount: (since) => lab.gw.log(since).split('\n').filter((l) => l.includes(REAUTH_LOG_LINE)).length,
       birdRoutes: async () => {
         // Not `ip route show proto bird`: ip leaves the selected fields out of its output.
