@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Removes strongSwan labs (test/lab/) left behind by crashed runs: namespaces
-# rwlab-<id>-gw/-peer, every process inside them (the lab's charons and commands
+# rwlab-<id>-gw/-peer (a lab fleet's upstream router: rwlab-<id>-up), every process inside them (the lab's charons and commands
 # started there) and the lab directory ${TMPDIR:-/tmp}/rwlab-<id>.
 #
 # A lab whose owner process (lab.json: ownerPid + ownerStart) still runs is never
@@ -25,7 +25,7 @@ base=${TMPDIR:-/tmp}
 id_re='^rwlab-[a-z0-9][a-z0-9-]{0,31}$'
 
 ids=$( {
-  ip netns list 2>/dev/null | awk '{print $1}' | sed -nE 's/^(rwlab-[a-z0-9][a-z0-9-]*)-(gw|peer)$/\1/p'
+  ip netns list 2>/dev/null | awk '{print $1}' | sed -nE 's/^(rwlab-[a-z0-9][a-z0-9-]*)-(gw|peer|up)$/\1/p'
   for d in "$base"/rwlab-*; do if [[ -d $d ]]; then basename "$d"; fi; done
 } | sort -u)
 
@@ -51,7 +51,7 @@ for id in $ids; do
     echo "keep   $id ($state)"
     continue
   fi
-  for ns in "$id-gw" "$id-peer"; do
+  for ns in "$id-gw" "$id-peer" "$id-up"; do
     if ip netns list | awk '{print $1}' | grep -qx "$ns"; then
       for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
       ip netns del "$ns" 2>/dev/null || true

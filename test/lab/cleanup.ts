@@ -12,7 +12,8 @@ import { run } from './exec.js';
 
 export const LAB_PREFIX = 'rwlab-';
 export const LAB_ID_RE = /^rwlab-[a-z0-9][a-z0-9-]{0,31}$/;
-const NETNS_RE = /^(rwlab-[a-z0-9][a-z0-9-]{0,31})-(gw|peer)$/;
+// gw/peer: a lab's two namespaces; up: a fleet's upstream router (test/lab/fleet.ts).
+const NETNS_RE = /^(rwlab-[a-z0-9][a-z0-9-]{0,31})-(gw|peer|up)$/;
 
 export interface LabOwnerRecord {
   id: string;

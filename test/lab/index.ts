@@ -6,3 +6,4 @@ export { parseListSas, parsePretty, type ViciMessage, type ViciSection, type Vic
 export { renderStrongswanConf, renderSwanctlConf } from './config.js';
 export { LabExecError, run } from './exec.js';
 export { availablePlugins, charonBuildProblems, charonVersion, defaultCharonSpec, labCharons, resolveCharon, strongswanCacheDir } from './charon.js';
+export * from './fleet.js';

@@ -103,6 +103,10 @@ export interface LabOptions {
   keepDir?: boolean;
   /** Timeout for establishing the SAs at start (default 20 000 ms). */
   startTimeoutMs?: number;
+  /** Runs after the namespaces, links and addresses exist and before the charons start
+   *  (e.g. the fleet's uplink and routing daemon, or a src route): changes made here are
+   *  not roam events for charon. */
+  beforeCharons?: (lab: Lab) => Promise<void>;
 }
 
 export interface LabChild {
@@ -545,6 +549,7 @@ class LabImpl implements Lab {
     installExitHook();
     await this.buildNetwork();
     this.writeConfigs();
+    if (this.opts.beforeCharons) await this.opts.beforeCharons(this);
     const maxLog = this.opts.maxLogBytes ?? 16 * 1024 * 1024;
     this.logTimer = setInterval(() => {
       this.gw.boundLog(maxLog);
