@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import yaml from 'js-yaml';
+import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '@roamwatch/core';
 import { CONFIG_KEYS, envName, loadAgentConfig, summarizeConfig } from './config.js';
 
@@ -108,7 +108,7 @@ describe('agent config', () => {
         else flat.add(key);
       }
     };
-    walk(yaml.load(text) as Record<string, unknown>, '');
+    walk(parseYaml(text) as Record<string, unknown>, '');
     expect([...flat].sort()).toEqual(Object.keys(CONFIG_KEYS).sort());
   });
 

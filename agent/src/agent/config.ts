@@ -15,7 +15,7 @@
  */
 import fs from 'node:fs';
 import os from 'node:os';
-import yaml from 'js-yaml';
+import { parse as parseYaml } from 'yaml';
 import { ConfigError, HOST_ID_RE, LOG_LEVELS } from '@roamwatch/core';
 import type { LogLevel } from '@roamwatch/core';
 import type { KafkaCompression, KafkaSaslOptions, KafkaTlsOptions } from '../sinks/kafka.js';
@@ -214,7 +214,7 @@ function readConfigFile(file: string): Record<string, unknown> {
   }
   let doc: unknown;
   try {
-    doc = file.endsWith('.json') ? JSON.parse(text) : yaml.load(text, { filename: file });
+    doc = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
   } catch (err) {
     throw new ConfigError('--config', `${file} is not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${(err as Error).message.split('\n')[0]}`);
   }
