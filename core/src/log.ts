@@ -9,6 +9,7 @@
  * `sink.kafka`…): `logger.child({ component: 'vici' })`.
  */
 import winston from 'winston';
+import { formatTime } from './terminal.js';
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 export const LOG_LEVELS: readonly LogLevel[] = ['error', 'warn', 'info', 'debug'];
@@ -55,7 +56,7 @@ export function createLogger({ level, format, stream = process.stderr, defaultMe
     format:
       fmt === 'json'
         ? winston.format.combine(winston.format.timestamp(), winston.format.errors({ stack: false }), winston.format.json())
-        : winston.format.combine(winston.format.timestamp({ format: 'HH:mm:ss.SSS' }), winston.format.errors({ stack: false }), textFormat),
+        : winston.format.combine(winston.format.timestamp({ format: () => formatTime(Date.now()) }), winston.format.errors({ stack: false }), textFormat),
     transports: [new winston.transports.Stream({ stream })],
   });
 }

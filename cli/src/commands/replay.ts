@@ -10,10 +10,11 @@ import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import { Observable, lastValueFrom, defaultIfEmpty } from 'rxjs';
 import { Kafka, logLevel } from 'kafkajs';
-import { ConfigError, EXIT, errorMessage } from '@roamwatch/core';
+import { ConfigError, EXIT, errorMessage, useColor } from '@roamwatch/core';
 import { processEvents, formatFinding, toLineProtocol, InfluxSink, CLASSIFICATIONS } from '@roamwatch/processor';
 import type { PipelineInput, Pipeline } from '@roamwatch/processor';
 import { addCorrelationFlags, addInfluxFlags, correlationOptions, influxOptions } from './pipeline-flags.js';
+import { ProgressLine, progressBar } from '../progress.js';
 
 export function configure(cmd: Command): void {
   cmd
@@ -54,13 +55,9 @@ export async function run(options: Record<string, unknown>, cmd: Command): Promi
     throw err;
   }
   const showProgress = options.progress !== false && process.stderr.isTTY === true;
-  const progress = (done: number, total: number, unit: string) => {
-    if (!showProgress) return;
-    const width = 30;
-    const frac = total > 0 ? Math.min(1, done / total) : 0;
-    const bar = '#'.repeat(Math.round(frac * width)).padEnd(width, '.');
-    process.stderr.write(`\r[${bar}] ${(frac * 100).toFixed(0).padStart(3)}% ${done}/${total} ${unit}`);
-  };
+  const bar = new ProgressLine(process.stderr, showProgress);
+  const progress = (done: number, total: number, unit: string) => bar.update(progressBar(done, total, unit));
+  const color = useColor(process.stdout);
 
   let source: Observable<PipelineInput<Ref>>;
   try {
@@ -85,9 +82,9 @@ export async function run(options: Record<string, unknown>, cmd: Command): Promi
               sink?.push(line);
             } else if (o.type === 'finding') {
               findings += 1;
-              process.stdout.write(format === 'json' ? `${JSON.stringify(o.finding)}\n` : `${formatFinding(o.finding, { color: process.stdout.isTTY === true })}\n`);
+              bar.print(process.stdout, format === 'json' ? `${JSON.stringify(o.finding)}\n` : `${formatFinding(o.finding, { color })}\n`);
             } else if (o.type === 'dead-letter') {
-              process.stderr.write(`${showProgress ? '\n' : ''}roamwatch replay: skipped an invalid record (${o.code}): ${o.reason.slice(0, 300)}\n`);
+              bar.print(process.stderr, `roamwatch replay: skipped an invalid record (${o.code}): ${o.reason.slice(0, 300)}\n`);
             }
           },
           error: (e) => sub.error(e),
@@ -96,10 +93,11 @@ export async function run(options: Record<string, unknown>, cmd: Command): Promi
       ).pipe(defaultIfEmpty(undefined)),
     );
   } catch (err) {
-    process.stderr.write(`\nroamwatch replay: ${errorMessage(err)}\n`);
+    bar.done();
+    process.stderr.write(`roamwatch replay: ${errorMessage(err)}\n`);
     return EXIT.error;
   }
-  if (showProgress) process.stderr.write('\n');
+  bar.done();
   if (pointsFile) writeFileSync(pointsFile, points.length ? points.join('\n') + '\n' : '');
   if (sink) {
     await sink.drained();

@@ -12,7 +12,7 @@ import { createWriteStream } from 'node:fs';
 import type { WriteStream } from 'node:fs';
 import type { Command } from 'commander';
 import { interval, map, merge, takeUntil, Subject } from 'rxjs';
-import { ConfigError, EXIT, createLogger, errorMessage, resolveLogLevel } from '@roamwatch/core';
+import { ConfigError, EXIT, createLogger, errorMessage, resolveLogLevel, useColor } from '@roamwatch/core';
 import type { RoamwatchEvent } from '@roamwatch/core';
 import { createAgentSources, createSourceAdapters, loadAgentConfig } from '@roamwatch/agent';
 import type { ConfigKey } from '@roamwatch/agent';
@@ -96,7 +96,7 @@ export async function run(options: Record<string, unknown>): Promise<number> {
       map((): PipelineInput<never> => ({ type: 'tick', nowUs: Date.now() * 1000 })),
     ),
   );
-  const color = process.stdout.isTTY === true;
+  const color = useColor(process.stdout);
   if (format === 'text' && process.stderr.isTTY) {
     process.stderr.write(`roamwatch watch: host ${config.hostId}, VICI ${config.vici.enabled ? config.vici.uri : 'off'}, rtnetlink ${config.rtnetlink.enabled ? 'on' : 'off'}; Ctrl-C to stop\n`);
   }
