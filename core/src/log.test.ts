@@ -33,7 +33,7 @@ describe('logger', () => {
     const { logger, text } = capture('text');
     logger.info('hello');
     await new Promise((r) => setImmediate(r));
-    expect(text()).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}Z info  hello/);
+    expect(text()).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}Z info {2}hello/);
   });
 
   it('when the level or format is unknown, then the error names the bad value', () => {
