@@ -27,6 +27,33 @@ describe('roamwatch CLI', () => {
     const r = await run(['teleport']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/unknown command 'teleport'/);
+    expect(r.stderr).not.toMatch(/did you mean/);
+    expect(r.stdout).toBe('');
+  });
+
+  it.each([
+    [['agnet', '--help'], 'agnet', 'agent'],
+    [['agnet'], 'agnet', 'agent'],
+    [['help', 'doctr'], 'doctr', 'doctor'],
+    [['--help', 'replya'], 'replya', 'replay'],
+    [['procesor', '--version'], 'procesor', 'processor'],
+  ])('when `roamwatch %j` misspells a command, then it exits 2 naming the command and what was meant', async (args, typo, meant) => {
+    const r = await run(args);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`unknown command '${typo}' (did you mean '${meant}'?)`);
+    expect(r.stdout).toBe('');
+  });
+
+  it('when `help <command>` names a real command, then its help is printed and the exit code is 0', async () => {
+    const r = await run(['help', 'doctor']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('Usage: roamwatch doctor');
+  });
+
+  it('when plain `help` is asked, then the top-level help is printed and the exit code is 0', async () => {
+    const r = await run(['help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('Usage: roamwatch');
   });
 
   it.each(['agent', 'processor', 'watch', 'doctor', 'replay'])('when `%s --help` is asked, then it exits 0 with usage text', async (name) => {

@@ -33,10 +33,61 @@ export function buildProgram(): Command {
     'after',
     '\nExit codes: 0 ok, 1 findings (doctor: an SA is at risk), 2 error (bad usage, bad config, unreachable server),\n' +
       '3 failed while running (processor: pipeline or consumer crashed; a supervisor should restart it).\n' +
-      'Environment: ROAMWATCH_LOG_LEVEL (error|warn|info|debug), ROAMWATCH_LOG_FORMAT (json|text).\n' +
+      'Environment: ROAMWATCH_LOG_LEVEL (error|warn|info|debug), ROAMWATCH_LOG_FORMAT (json|text),\n' +
+      '  NO_COLOR / FORCE_COLOR (colour on a terminal, no-color.org convention). Times print in UTC (…Z).\n' +
       'Docs: README.md and docs/ in the roamwatch repository.',
   );
   return program;
+}
+
+/** Edit distance with adjacent transpositions counted as one edit (`agnet` → `agent` is 1). */
+function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = v;
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/** The subcommand a misspelt name most likely meant (at most two edits away), if any. */
+export function suggestCommand(name: string): string | undefined {
+  let best: string | undefined;
+  let bestD = 3;
+  for (const { name: known } of SUBCOMMANDS) {
+    const d = editDistance(name.toLowerCase(), known);
+    if (d < bestD) [best, bestD] = [known, d];
+  }
+  return best;
+}
+
+/**
+ * The subcommand the arguments ask for (`roamwatch doctor …`, `roamwatch help doctor`), or
+ * an unknown-command message. The top level has only flags without values (--help,
+ * --version), so the first word that is not a flag is the command. Checked before commander
+ * parses, because commander answers `agnet --help` with the top-level help and exit 0, and
+ * `help doctr` with the help on stderr and no word about the typo.
+ */
+function wantedCommand(args: string[]): { name?: string; unknown?: string } {
+  const i = args.findIndex((a) => !a.startsWith('-'));
+  if (i < 0) return {};
+  let name = args[i]!;
+  if (name === 'help') {
+    const topic = args.slice(i + 1).find((a) => !a.startsWith('-'));
+    if (topic === undefined) return {};
+    name = topic;
+  }
+  if (SUBCOMMANDS.some((s) => s.name === name)) return { name };
+  const hint = suggestCommand(name);
+  return {
+    unknown:
+      `roamwatch: unknown command '${name}'${hint ? ` (did you mean '${hint}'?)` : ''}\n` +
+      `Commands: ${SUBCOMMANDS.map((s) => s.name).join(', ')}. See 'roamwatch --help'.\n`,
+  };
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -45,8 +96,11 @@ export async function main(argv: string[]): Promise<number> {
   // Only the invoked subcommand's module is loaded (the agent stays lean on a gateway);
   // the others are listed by name and summary for --help.
   const args = argv.slice(2);
-  let wanted = args.find((a) => !a.startsWith('-'));
-  if (wanted === 'help') wanted = args[args.indexOf('help') + 1];
+  const { name: wanted, unknown } = wantedCommand(args);
+  if (unknown) {
+    process.stderr.write(unknown);
+    return EXIT.error;
+  }
   for (const entry of SUBCOMMANDS) {
     const cmd = program.command(entry.name).summary(entry.summary).exitOverride();
     if (entry.name !== wanted) continue;

@@ -4,3 +4,4 @@ export * from './log.js';
 export * from './config/index.js';
 export * from './redact.js';
 export * from './backoff.js';
+export * from './terminal.js';

@@ -29,6 +29,13 @@ describe('logger', () => {
     expect(text()).toMatch(/debug \[rtnetlink\] resync done .*recovered=3/);
   });
 
+  it('when format is text, then the line starts with the UTC time and its zone, as findings do', async () => {
+    const { logger, text } = capture('text');
+    logger.info('hello');
+    await new Promise((r) => setImmediate(r));
+    expect(text()).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}Z info {2}hello/);
+  });
+
   it('when the level or format is unknown, then the error names the bad value', () => {
     expect(() => resolveLogLevel('loud')).toThrow(/"loud"/);
     expect(() => resolveLogFormat('xml')).toThrow(/"xml"/);

@@ -10,6 +10,7 @@
  */
 import winston from 'winston';
 import { redactFormat } from './redact.js';
+import { formatTime } from './terminal.js';
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 export const LOG_LEVELS: readonly LogLevel[] = ['error', 'warn', 'info', 'debug'];
@@ -56,7 +57,7 @@ export function createLogger({ level, format, stream = process.stderr, defaultMe
     format:
       fmt === 'json'
         ? winston.format.combine(winston.format.timestamp(), winston.format.errors({ stack: false }), redactFormat(), winston.format.json())
-        : winston.format.combine(winston.format.timestamp({ format: 'HH:mm:ss.SSS' }), winston.format.errors({ stack: false }), redactFormat(), textFormat),
+        : winston.format.combine(winston.format.timestamp({ format: () => formatTime(Date.now()) }), winston.format.errors({ stack: false }), redactFormat(), textFormat),
     transports: [new winston.transports.Stream({ stream })],
   });
 }

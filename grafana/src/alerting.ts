@@ -12,6 +12,16 @@ import { DASHBOARD_UIDS, DATASOURCE, PANEL_IDS } from './dashboards.js';
 import type { AlertQuery, AlertRule, AlertingFile } from './model.js';
 
 export const ALERT_FOLDER = 'roamwatch';
+/**
+ * Where docs/runbook.md is served for the operators (a repository's web view, a wiki). Grafana
+ * expands environment variables in rule *labels* but not in annotations (Grafana 11; annotations
+ * keep `{{ $labels… }}` templates intact), so the URL goes into the `runbook` label and each
+ * rule's `runbook_url` annotation is templated from it plus the rule's section anchor. Grafana
+ * shows `runbook_url` as a link on the alert and passes it to notifications.
+ */
+export const RUNBOOK_ENV = 'ROAMWATCH_RUNBOOK_URL';
+/** How far back the agent-silent rule looks for agents that ever sent a heartbeat (days). */
+export const SILENT_LOOKBACK_DAYS = 7;
 export const CONTACT_POINT = 'roamwatch-oncall';
 /** Grafana's server-side expressions "datasource". */
 export const EXPR_UID = '__expr__';
@@ -59,7 +69,15 @@ interface RuleSpec {
   panelId: number;
   summary: string;
   description: string;
-  runbook: string;
+}
+
+/**
+ * The anchor of a rule's section in docs/runbook.md, whose heading is the rule's title: the
+ * heading slug of GitHub/GitLab-style Markdown (lower case; what is not a letter, digit, space,
+ * `-` or `_` removed; spaces become `-`).
+ */
+export function runbookAnchor(title: string): string {
+  return title.toLowerCase().replace(/[^a-z0-9 _-]/g, '').replace(/ /g, '-');
 }
 
 function rule(s: RuleSpec): AlertRule {
@@ -73,8 +91,8 @@ function rule(s: RuleSpec): AlertRule {
     for: s.for,
     dashboardUid: s.dashboardUid,
     panelId: s.panelId,
-    annotations: { summary: s.summary, description: s.description, runbook: s.runbook },
-    labels: { team: 'network', component: 'roamwatch', severity: s.severity },
+    annotations: { summary: s.summary, description: s.description, runbook_url: `{{ $labels.runbook }}#${runbookAnchor(s.title)}` },
+    labels: { team: 'network', component: 'roamwatch', severity: s.severity, runbook: `\${${RUNBOOK_ENV}}` },
     isPaused: false,
   };
 }
@@ -96,15 +114,6 @@ export const RULES: AlertRule[] = [
     description:
       'Fires per host and connection as soon as (for 0s) the sum of roamwatch_reauth.count with class=spurious over the last 15 minutes is > 0, ' +
       'i.e. on the first evaluation after a spurious reauth is written; it resolves 15 minutes after the last one. No data (no reauths) is OK.',
-    runbook:
-      'charon tore down and re-established this IKE_SA after an unrelated route/address change because no route leads to its local address ' +
-      '(address on lo/dummy, local_addrs given as a hostname, %any, a range or a subnet, MOBIKE off). ' +
-      '1) Open the incident table (roamwatch-incidents) and read `trigger` and `fix` for this host/connection. ' +
-      '2) Apply the fix: add a route towards the peer with the local address as source, e.g. `ip route add <peer>/32 dev <if> src <local>`, ' +
-      'or set local_addrs to the literal IP (charon >= 5.5.2 then keeps the path), or enable MOBIKE. ' +
-      'As a last resort set charon.plugins.kernel-netlink.roam_events = no. ' +
-      '3) Check the gateway dashboard: the SA-at-risk verdict for the connection must turn to ok. ' +
-      '`roamwatch doctor` on the gateway prints the exact fix for every IKE_SA.',
   }),
   rule({
     uid: 'roamwatch-sa-at-risk',
@@ -123,35 +132,26 @@ export const RULES: AlertRule[] = [
       'Fires per host and connection when the latest roamwatch_path.at_risk verdict within 30 days is > 0 (i.e. 1) ' +
       'on every evaluation for 5 minutes (the grace lets an operator apply a fix without a page). A verdict is written only when it changes, ' +
       'hence the 30-day look-back. No data is OK.',
-    runbook:
-      'The agent\'s path analyzer found no route that leads to this SA\'s local address, so charon will treat the next unrelated route or address ' +
-      'change as a path loss and reauthenticate (break-before-make: downtime). Nothing has failed yet. ' +
-      '1) See the SAs-at-risk table on roamwatch-fleet for the reason_code and the exact fix. ' +
-      '2) Typical fix: `ip route add <peer>/32 dev <if> src <local>` (make it persistent in the gateway\'s network config), ' +
-      'or local_addrs = <literal IP> in swanctl.conf. 3) The alert resolves when the verdict turns to ok.',
   }),
   rule({
     uid: 'roamwatch-agent-silent',
     title: 'roamwatch agent silent',
     query: A.agentSilent,
-    rangeSeconds: 24 * 3600,
+    rangeSeconds: SILENT_LOOKBACK_DAYS * 24 * 3600,
     reducer: 'last',
     evaluator: { type: 'lt', params: [0.5] },
     for: '0s',
-    noDataState: 'OK',
+    noDataState: 'Alerting',
     severity: 'critical',
     dashboardUid: DASHBOARD_UIDS.fleet,
     panelId: PANEL_IDS.fleetSilent,
     summary: '{{ $labels.host }}: no roamwatch agent heartbeat for at least ' + (SILENT_WINDOW_MIN - 1) + ' minutes',
     description:
-      `Fires per host that sent heartbeats (roamwatch_agent) within the last 24 h when it sent none in the last ${SILENT_WINDOW_MIN} one-minute buckets ` +
+      `Fires per host that sent heartbeats (roamwatch_agent) within the last ${SILENT_LOOKBACK_DAYS} days when it sent none in the last ${SILENT_WINDOW_MIN} one-minute buckets ` +
       `(the value is heartbeats per minute averaged over those buckets; the threshold is < 0.5, i.e. zero), so after ${SILENT_WINDOW_MIN - 1} to ${SILENT_WINDOW_MIN} minutes of silence; ` +
-      'for 0s because the window is in the query. An agent silent for more than 24 h drops out of the query and the alert resolves: decommission it or restart it.',
-    runbook:
-      'roamwatch sees nothing from this gateway: spurious reauths there go unnoticed. ' +
-      '1) On the gateway: `systemctl status roamwatch-agent` (or `docker compose --profile agent ps`) and its log. ' +
-      '2) If the agent runs, check its Kafka path: the pipeline-health dashboard shows its spool growing when Kafka is unreachable; ' +
-      'the spool keeps events, nothing is lost until the spool bound. 3) Check the processor (processor-lag alert): heartbeats are written by the processor.',
+      `for 0s because the window is in the query. It keeps firing for ${SILENT_LOOKBACK_DAYS} days of silence; only then does the host drop out of the query and the alert resolve ` +
+      '(decommissioning a gateway therefore needs no action; a longer horizon costs one more bucket per host and minute on every evaluation). ' +
+      `No data at all (no agent sent a heartbeat in ${SILENT_LOOKBACK_DAYS} days) alerts too: roamwatch sees no gateway.`,
   }),
   rule({
     uid: 'roamwatch-processor-lag',
@@ -169,11 +169,6 @@ export const RULES: AlertRule[] = [
     description:
       `Fires per processor instance when its latest self-reported lag_ms (roamwatch_processor, last 5 minutes) is > ${PROCESSOR_LAG_BOUND_MS} ms ` +
       'on every evaluation for 5 minutes. No data at all (no instance reported for 5 minutes) alerts too: the processor is down.',
-    runbook:
-      'Findings and metrics are late: dashboards and the other alerts are behind by this much. ' +
-      '1) Pipeline-health dashboard: is events_in rising (catching up) or flat (stuck)? Are dead letters rising? ' +
-      '2) `docker compose logs processor`; Kafka consumer group lag: `kafka-consumer-groups.sh --describe --group <group>`. ' +
-      '3) Scale out: add processor instances up to the topic\'s partition count; check InfluxDB write latency.',
   }),
 ];
 

@@ -5,10 +5,22 @@
  * from what this file builds.
  */
 import { Q } from './queries.js';
-import type { Annotation, Dashboard, DatasourceRef, FieldConfig, GridPos, InfluxQLTarget, Panel, QueryVariable } from './model.js';
+import type { Annotation, Dashboard, DatasourceRef, DatasourceVariable, FieldConfig, GridPos, InfluxQLTarget, Panel, QueryVariable } from './model.js';
 
-/** The provisioned InfluxQL datasource (grafana/provisioning/datasources/roamwatch.yaml). */
+/**
+ * The provisioned InfluxQL datasource (grafana/provisioning/datasources/roamwatch.yaml). Alert
+ * rules use it by uid (rules cannot use dashboard variables); dashboards use DASHBOARD_DATASOURCE.
+ */
 export const DATASOURCE: DatasourceRef = { type: 'influxdb', uid: 'roamwatch-influxdb' };
+export const DATASOURCE_NAME = 'roamwatch InfluxDB (InfluxQL)';
+
+/**
+ * What every panel, target, variable and annotation of a dashboard refers to: the dashboard's
+ * `$datasource` variable (first in each dashboard's variables), whose default is the
+ * provisioned datasource. Imported into an existing Grafana, the dashboards run on whichever
+ * InfluxDB datasource (InfluxQL) is picked there.
+ */
+export const DASHBOARD_DATASOURCE: DatasourceRef = { type: 'influxdb', uid: '${datasource}' };
 
 export const DASHBOARD_UIDS = {
   fleet: 'roamwatch-fleet',
@@ -30,7 +42,7 @@ export const PANEL_IDS = {
 function target(query: string, opts: { refId?: string; format?: 'time_series' | 'table'; alias?: string } = {}): InfluxQLTarget {
   const t: InfluxQLTarget = {
     refId: opts.refId ?? 'A',
-    datasource: DATASOURCE,
+    datasource: DASHBOARD_DATASOURCE,
     query,
     rawQuery: true,
     resultFormat: opts.format ?? 'time_series',
@@ -51,17 +63,18 @@ interface PanelSpec {
   targets: InfluxQLTarget[];
 }
 
-function timeseries(p: PanelSpec & { unit?: string; stack?: boolean; bars?: boolean }): Panel {
+function timeseries(p: PanelSpec & { unit?: string; decimals?: number; stack?: boolean; bars?: boolean }): Panel {
   return {
     id: p.id,
     type: 'timeseries',
     title: p.title,
     description: p.description,
     gridPos: p.gridPos,
-    datasource: DATASOURCE,
+    datasource: DASHBOARD_DATASOURCE,
     targets: p.targets,
     fieldConfig: fields({
       unit: p.unit ?? 'short',
+      ...(p.decimals !== undefined ? { decimals: p.decimals } : {}),
       min: 0,
       custom: {
         drawStyle: p.bars ? 'bars' : 'line',
@@ -82,7 +95,7 @@ function stat(p: PanelSpec & { unit?: string; thresholds: Array<{ color: string;
     title: p.title,
     description: p.description,
     gridPos: p.gridPos,
-    datasource: DATASOURCE,
+    datasource: DASHBOARD_DATASOURCE,
     targets: p.targets,
     fieldConfig: fields({
       unit: p.unit ?? 'short',
@@ -103,7 +116,7 @@ function table(p: PanelSpec & { timeFrom?: string; overrides?: FieldConfig['over
     title: p.title,
     description: p.description,
     gridPos: p.gridPos,
-    datasource: DATASOURCE,
+    datasource: DASHBOARD_DATASOURCE,
     targets: p.targets,
     fieldConfig: { defaults: { custom: { align: 'auto', cellOptions: { type: 'auto' }, inspect: true } }, overrides: p.overrides ?? [] },
     options: { showHeader: true, cellHeight: 'sm', footer: { show: false, reducer: ['sum'], fields: '' } },
@@ -124,7 +137,7 @@ function hostVariable(opts: { multi: boolean; query?: string }): QueryVariable {
     type: 'query',
     name: 'host',
     label: 'Gateway',
-    datasource: DATASOURCE,
+    datasource: DASHBOARD_DATASOURCE,
     query,
     definition: query,
     refresh: 2,
@@ -144,7 +157,7 @@ function connVariable(): QueryVariable {
     type: 'query',
     name: 'conn',
     label: 'Connection',
-    datasource: DATASOURCE,
+    datasource: DASHBOARD_DATASOURCE,
     query: Q.vars.conn,
     definition: Q.vars.conn,
     refresh: 2,
@@ -164,7 +177,7 @@ function instanceVariable(): QueryVariable {
     type: 'query',
     name: 'instance',
     label: 'Processor instance',
-    datasource: DATASOURCE,
+    datasource: DASHBOARD_DATASOURCE,
     query: Q.vars.instance,
     definition: Q.vars.instance,
     refresh: 2,
@@ -175,6 +188,22 @@ function instanceVariable(): QueryVariable {
     options: [],
     regex: '',
     sort: 1,
+    hide: 0,
+  };
+}
+
+function datasourceVariable(): DatasourceVariable {
+  return {
+    type: 'datasource',
+    name: 'datasource',
+    label: 'InfluxDB (InfluxQL)',
+    query: 'influxdb',
+    current: { selected: false, text: DATASOURCE_NAME, value: DATASOURCE.uid },
+    options: [],
+    refresh: 1,
+    regex: '',
+    multi: false,
+    includeAll: false,
     hide: 0,
   };
 }
@@ -192,7 +221,7 @@ const BUILTIN_ANNOTATION: Annotation = {
 function influxAnnotation(name: string, query: string, iconColor: string, columns: { text: string; tags: string }): Annotation {
   return {
     name,
-    datasource: DATASOURCE,
+    datasource: DASHBOARD_DATASOURCE,
     enable: true,
     hide: false,
     iconColor,
@@ -217,7 +246,7 @@ function dashboard(d: Pick<Dashboard, 'uid' | 'title' | 'description' | 'templat
     graphTooltip: 1,
     refresh: '1m',
     time: { from: d.from ?? 'now-6h', to: 'now' },
-    templating: d.templating,
+    templating: { list: [datasourceVariable(), ...d.templating.list] },
     annotations: { list: [BUILTIN_ANNOTATION, ...(d.annotations ?? [])] },
     links: [{ title: 'roamwatch', type: 'dashboards', tags: ['roamwatch'], asDropdown: true, includeVars: false, keepTime: true }],
     panels: d.panels,
@@ -380,7 +409,7 @@ export function gatewayDrilldown(): Dashboard {
         title: 'Path verdict (1 = at risk)',
         description: 'The path analyzer\'s verdict per connection: at risk means the next route change will reauthenticate the SA.',
         gridPos: { x: 0, y: 16, w: 12, h: 6 },
-        datasource: DATASOURCE,
+        datasource: DASHBOARD_DATASOURCE,
         targets: [target(Q.gateway.pathAtRisk, { alias: '$tag_conn' })],
         fieldConfig: fields({
           thresholds: { mode: 'absolute', steps: [{ color: 'green', value: null }, { color: 'red', value: 1 }] },
@@ -485,13 +514,20 @@ export function pipelineHealth(): Dashboard {
       }),
       timeseries({
         id: 6,
-        title: 'Agent lag and dropped events',
-        description: 'Age of the oldest unacknowledged event (ms), and events dropped since the agent started.',
-        gridPos: { x: 12, y: 16, w: 12, h: 6 },
-        targets: [
-          target(Q.pipeline.agentLag, { alias: '$tag_host lag' }),
-          target(Q.pipeline.eventsDropped, { refId: 'B', alias: '$tag_host dropped' }),
-        ],
+        title: 'Agent lag',
+        description: 'Per gateway: age of the oldest event the agent has not yet had acknowledged by Kafka (max per interval).',
+        gridPos: { x: 12, y: 16, w: 6, h: 6 },
+        targets: [target(Q.pipeline.agentLag, { alias: '$tag_host' })],
+        unit: 'ms',
+      }),
+      timeseries({
+        id: 11,
+        title: 'Events dropped',
+        description: 'Per gateway: events the agent dropped since it started (a count, not a rate; it rises only when a source overflowed or the spool bound was hit).',
+        gridPos: { x: 18, y: 16, w: 6, h: 6 },
+        targets: [target(Q.pipeline.eventsDropped, { alias: '$tag_host' })],
+        unit: 'none',
+        decimals: 0,
       }),
       timeseries({
         id: PANEL_IDS.pipelineProcessorLag,

@@ -77,6 +77,27 @@ export interface QueryVariable {
   hide: 0 | 1 | 2;
 }
 
+/**
+ * A data source variable: the dashboard's queries use `${datasource}`, so a dashboard imported
+ * into an existing Grafana runs on whichever InfluxDB (InfluxQL) data source is chosen, not
+ * only on one with the provisioned uid.
+ */
+export interface DatasourceVariable {
+  type: 'datasource';
+  name: string;
+  label: string;
+  /** The plugin id of the data sources offered. */
+  query: string;
+  /** Default choice; Grafana falls back to the first matching data source when it does not exist. */
+  current: { selected: boolean; text: string; value: string };
+  options: unknown[];
+  refresh: 1;
+  regex: string;
+  multi: false;
+  includeAll: false;
+  hide: 0 | 1 | 2;
+}
+
 export interface Annotation {
   name: string;
   datasource: DatasourceRef;
@@ -105,7 +126,7 @@ export interface Dashboard {
   graphTooltip: 0 | 1 | 2;
   refresh: string;
   time: { from: string; to: string };
-  templating: { list: QueryVariable[] };
+  templating: { list: Array<DatasourceVariable | QueryVariable> };
   annotations: { list: Annotation[] };
   links: Array<{ title: string; type: 'dashboards' | 'link'; tags?: string[]; asDropdown?: boolean; url?: string; includeVars?: boolean; keepTime?: boolean }>;
   panels: Panel[];

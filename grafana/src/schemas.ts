@@ -272,9 +272,12 @@ export const dashboardSchema = {
           type: 'array',
           items: {
             type: 'object',
-            required: ['type', 'name', 'datasource', 'query', 'refresh'],
+            required: ['type', 'name', 'query', 'refresh'],
+            if: { properties: { type: { const: 'datasource' } } },
+            then: { required: ['current'], properties: { query: { const: 'influxdb' }, multi: { const: false }, includeAll: { const: false }, datasource: false, current: { type: 'object', required: ['value'], properties: { value: str } } } },
+            else: { required: ['datasource'] },
             properties: {
-              type: { const: 'query' },
+              type: { enum: ['query', 'datasource'] },
               name: { type: 'string', pattern: '^[a-zA-Z_][a-zA-Z0-9_]*$' },
               datasource: dsRef,
               query: str,
@@ -282,6 +285,7 @@ export const dashboardSchema = {
               multi: { type: 'boolean' },
               includeAll: { type: 'boolean' },
               allValue: { type: 'string' },
+              current: { type: 'object' },
             },
           },
         },

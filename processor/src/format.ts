@@ -2,12 +2,11 @@
  * Findings as a person reads them on a terminal (`roamwatch watch`, `replay`, `processor
  * --print-findings`). JSON lines use the finding objects themselves.
  */
+import { formatTime } from '@roamwatch/core';
 import type { Finding } from './types.js';
 
-function clock(iso: string): string {
-  // 2026-11-27T15:50:38.123456Z → 2026-11-27 15:50:38.123
-  return `${iso.slice(0, 10)} ${iso.slice(11, 23)}`;
-}
+// Times in UTC with the zone shown (2026-11-27 15:50:38.123Z), as in text logs: see core/src/terminal.ts.
+const clock = formatTime;
 
 function ms(x: number | null): string {
   if (x === null) return '?';

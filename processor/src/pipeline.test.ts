@@ -317,4 +317,14 @@ describe('line protocol', () => {
     const p: MetricPoint = { measurement: 'roamwatch_reauth', tags: { host: 'gw 1', conn: 'a,b=c' }, ints: { count: 1 }, floats: { latency_ms: 101.5 }, strings: { trigger: 'route "x" \\ y' }, timeNs: '1795790000000000000' };
     expect(toLineProtocol(p)).toBe('roamwatch_reauth,conn=a\\,b\\=c,host=gw\\ 1 count=1i,latency_ms=101.5,trigger="route \\"x\\" \\\\ y" 1795790000000000000');
   });
+
+  it('when a tag value holds a newline or a number is not finite, then the line is still one valid line', () => {
+    const p: MetricPoint = { measurement: 'roamwatch_reauth', tags: { host: 'gw\n1', conn: 'c' }, ints: { count: Number.NaN }, floats: { latency_ms: Number.POSITIVE_INFINITY }, timeNs: '1795790000000000000' };
+    expect(toLineProtocol(p)).toBe('roamwatch_reauth,conn=c,host=gw\\ 1 count=0i,latency_ms=0 1795790000000000000');
+  });
+
+  it('when fields of every kind are present, then they are sorted by key across kinds', () => {
+    const p: MetricPoint = { measurement: 'm', tags: { b: '2', a: '1', e: '' }, ints: { z: 1 }, floats: { a: 0.5 }, strings: { m: 'x' }, timeNs: '1' };
+    expect(toLineProtocol(p)).toBe('m,a=1,b=2 a=0.5,m="x",z=1i 1');
+  });
 });

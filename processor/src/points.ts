@@ -5,46 +5,36 @@
  * same events always give byte-identical lines: writing them twice overwrites a point
  * with the same values. Tags are sorted by key, as InfluxDB recommends.
  */
+import { Point } from '@influxdata/influxdb-client';
 import type { MetricPoint } from './types.js';
 
 export function nsOf(timeUs: number): string {
   return `${Math.trunc(timeUs)}000`;
 }
 
-const MEAS_RE = /[,\s\\]/g;
-const TAG_RE = /[,=\s\\]/g;
-const STR_RE = /["\\]/g;
-
-function escMeasurement(s: string): string {
-  return s.replace(MEAS_RE, (c) => (c === '\n' ? '\\n' : `\\${c}`));
-}
-function escTag(s: string): string {
-  // Newlines are not allowed in tag values: replace them.
-  return s.replace(TAG_RE, (c) => (c === '\n' || c === '\r' ? ' ' : `\\${c}`));
-}
-function escString(s: string): string {
-  return s.replace(STR_RE, (c) => `\\${c}`);
+/** What line protocol cannot carry becomes something it can: a number that is not finite is 0. */
+function finite(n: number): number {
+  return Number.isFinite(n) ? n : 0;
 }
 
-function formatFloat(n: number): string {
-  if (!Number.isFinite(n)) return '0';
-  return String(n);
-}
-
-/** One line of InfluxDB line protocol. */
+/**
+ * One line of InfluxDB line protocol, encoded by `@influxdata/influxdb-client`'s `Point`
+ * (its escaping of measurement, tag keys and values, field keys and string values; tags and
+ * fields sorted by key, so equal points give byte-identical lines). Measured against the
+ * hand-written encoder it replaced: the same cost per point within noise (docs/metrics.md).
+ * Before the client sees them, tag values lose newlines (line protocol has no escape for a
+ * newline in a tag value) and non-finite numbers become 0 (the client throws on them).
+ */
 export function toLineProtocol(p: MetricPoint): string {
-  let line = escMeasurement(p.measurement);
-  const tagKeys = Object.keys(p.tags).sort();
-  for (const k of tagKeys) {
-    const v = p.tags[k]!;
-    if (v === '') continue;
-    line += `,${escTag(k)}=${escTag(v)}`;
-  }
-  const fields: string[] = [];
-  if (p.ints) for (const k of Object.keys(p.ints).sort()) fields.push(`${escTag(k)}=${Math.trunc(p.ints[k]!)}i`);
-  if (p.floats) for (const k of Object.keys(p.floats).sort()) fields.push(`${escTag(k)}=${formatFloat(p.floats[k]!)}`);
-  if (p.strings) for (const k of Object.keys(p.strings).sort()) fields.push(`${escTag(k)}="${escString(p.strings[k]!)}"`);
-  return `${line} ${fields.join(',')} ${p.timeNs}`;
+  const point = new Point(p.measurement);
+  for (const [k, v] of Object.entries(p.tags)) if (v !== '') point.tag(k, v.replace(/[\r\n]/g, ' '));
+  if (p.ints) for (const [k, v] of Object.entries(p.ints)) point.intField(k, Math.trunc(finite(v)));
+  if (p.floats) for (const [k, v] of Object.entries(p.floats)) point.floatField(k, finite(v));
+  if (p.strings) for (const [k, v] of Object.entries(p.strings)) point.stringField(k, v);
+  point.timestamp(p.timeNs);
+  const line = point.toLineProtocol();
+  if (line === undefined) throw new Error(`metric point ${p.measurement} has no fields`);
+  return line;
 }
 
 /** Identity of a point in InfluxDB (measurement + tag set + time): two points with the same key overwrite each other. */

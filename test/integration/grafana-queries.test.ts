@@ -142,7 +142,8 @@ function scenarioLines(): string[] {
             spool_bytes: int(host === H.fix ? 4096 * i : 0),
             spool_events: int(host === H.fix ? 8 * i : 0),
             events_sent: int(100 * i),
-            events_dropped: int(0),
+            // bug: a drop every 10 minutes (a count since the agent started).
+            events_dropped: int(host === H.bug ? Math.floor(i / 20) : 0),
             lag_ms: 15,
             ike_sas: int(1),
             uptime_s: 30 * i,
@@ -243,6 +244,8 @@ describe('every query runs on the real InfluxDB', () => {
     for (const d of dashboards.values()) {
       const vars = VARS[d.uid] ?? {};
       for (const v of d.templating.list) {
+        // The $datasource variable lists data sources of a plugin type: nothing to run on InfluxDB.
+        if (v.type === 'datasource') continue;
         await run(interpolate(v.query, { fromMs: E - RANGE_MS, toMs: E, intervalMs: INTERVAL_MS, vars }));
         n++;
       }
@@ -362,7 +365,15 @@ describe('pipeline health', () => {
     expect(spool.points.at(-1)?.[1]).toBe(4096 * 79);
     expect(toNumericSeries(await runPanel(PL, 'Spooled events')).length).toBe(3);
     expect(Object.keys(sums(await runPanel(PL, 'Agent sources connected'))).length).toBe(3);
-    expect(toNumericSeries(await runPanel(PL, 'Agent lag and dropped events', 'B')).length).toBe(3);
+    // Lag (ms) and drops (a count) have a panel, unit and axis each.
+    const agentLag = toNumericSeries(await runPanel(PL, 'Agent lag'));
+    expect(agentLag.map((s) => s.labels['host']).sort()).toEqual([H.bug, H.fix, H.silent].sort());
+    for (const s of agentLag) expect(Math.max(...s.points.map(([, v]) => v ?? 0)), s.labels['host']).toBe(15);
+    expect(panel(PL, 'Agent lag').fieldConfig?.defaults['unit']).toBe('ms');
+    const dropped = toNumericSeries(await runPanel(PL, 'Events dropped'));
+    expect(dropped.find((s) => s.labels['host'] === H.bug)!.points.filter(([, v]) => v !== null).at(-1)?.[1]).toBe(3);
+    expect(dropped.find((s) => s.labels['host'] === H.fix)!.points.filter(([, v]) => v !== null).at(-1)?.[1]).toBe(0);
+    expect(panel(PL, 'Events dropped').fieldConfig?.defaults['unit']).toBe('none');
     const lag = toNumericSeries(await runPanel(PL, 'Processor lag'));
     expect(Math.max(...lag.find((s) => s.labels['instance'] === P.slow)!.points.map(([, v]) => v ?? 0))).toBe(90_000);
     expect(Math.max(...lag.find((s) => s.labels['instance'] === P.ok)!.points.map(([, v]) => v ?? 0))).toBe(200);
@@ -400,6 +411,15 @@ describe('alert rules (Grafana evaluation emulated: reduce + threshold + for)', 
 
   it('agent silent: fires for the agent silent for 12 minutes only', async () => {
     expect(await states('roamwatch-agent-silent')).toEqual({ [H.bug]: 'Normal', [H.fix]: 'Normal', [H.silent]: 'Alerting' });
+  });
+
+  it('agent silent: still fires after 2 days of silence (it resolved after 24 h with the old look-back)', async () => {
+    const r = rule('roamwatch-agent-silent');
+    const later = await ruleStates(r, { atMs: E + 2 * 24 * 60 * MIN, intervalMs: MIN, run });
+    const mineLater = Object.fromEntries([...later.values()].filter((s) => [H.bug, H.fix, H.silent].includes(s.labels['host']!)).map((s) => [s.labels['host'], s.state]));
+    // Two days on, every agent of this data set has been silent for two days.
+    expect(mineLater).toEqual({ [H.bug]: 'Alerting', [H.fix]: 'Alerting', [H.silent]: 'Alerting' });
+    expect(r.noDataState).toBe('Alerting');
   });
 
   it('processor lag: fires for the instance above the bound for 5 minutes only', async () => {

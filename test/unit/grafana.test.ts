@@ -12,8 +12,8 @@ import { Ajv } from 'ajv';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { renderAll } from '../../grafana/src/render.js';
-import { alertingFile, EXPR_UID } from '../../grafana/src/alerting.js';
-import { allDashboards } from '../../grafana/src/dashboards.js';
+import { alertingFile, EXPR_UID, runbookAnchor } from '../../grafana/src/alerting.js';
+import { allDashboards, DASHBOARD_DATASOURCE } from '../../grafana/src/dashboards.js';
 import { A, Q } from '../../grafana/src/queries.js';
 import { interpolate, reduce, threshold } from '../../grafana/src/emulate.js';
 import { alertingSchema, dashboardProvidersSchema, dashboardSchema, datasourcesSchema } from '../../grafana/src/schemas.js';
@@ -43,7 +43,7 @@ function validator(schema: object): (doc: unknown) => string[] {
 function allQueries(): Array<{ where: string; query: string }> {
   const out: Array<{ where: string; query: string }> = [];
   for (const d of allDashboards()) {
-    for (const v of d.templating.list) out.push({ where: `${d.uid} variable ${v.name}`, query: v.query });
+    for (const v of d.templating.list) if (v.type === 'query') out.push({ where: `${d.uid} variable ${v.name}`, query: v.query });
     for (const a of d.annotations.list) if (a.query) out.push({ where: `${d.uid} annotation ${a.name}`, query: a.query });
     for (const p of d.panels) for (const t of p.targets ?? []) out.push({ where: `${d.uid} panel ${p.id} ${t.refId}`, query: t.query });
   }
@@ -88,6 +88,53 @@ describe('provisioning files match Grafana\'s documented formats', () => {
   });
 });
 
+describe('provisioning YAML is read the same by strict and YAML 1.1 parsers', () => {
+  it.each([DATASOURCES, PROVIDERS, ALERTING])('when %s is parsed as YAML 1.1 and 1.2, then both give the same document', (file) => {
+    expect(parse(read(file), { version: '1.1' })).toEqual(parse(read(file), { version: '1.2' }));
+  });
+
+  it('when a policy matches on a label, then the `=` operator is quoted', () => {
+    const text = read(ALERTING);
+    expect(text).toMatch(/^ *- '='$/m);
+    expect(text).not.toMatch(/^ *- =$/m);
+    expect((yamlFile(ALERTING) as AlertingFile).policies[0]!.routes![0]!.object_matchers).toEqual([['severity', '=', 'critical']]);
+  });
+});
+
+describe('one query language', () => {
+  it('when datasources are provisioned, then there is only the InfluxQL one, and the former Flux one is deleted', () => {
+    const doc = yamlFile(DATASOURCES) as { datasources: Array<{ jsonData: { version: string } }>; deleteDatasources: Array<{ name: string }> };
+    expect(doc.datasources.map((d) => d.jsonData.version)).toEqual(['InfluxQL']);
+    expect(doc.deleteDatasources.map((d) => d.name)).toEqual(['roamwatch InfluxDB (Flux)']);
+    expect(read('docs/grafana.md')).not.toMatch(/roamwatch-influxdb-flux/);
+  });
+});
+
+describe('panels', () => {
+  const byTitle = (uid: string, title: string) => allDashboards().find((d) => d.uid === uid)!.panels.find((p) => p.title === title)!;
+
+  it('when agent lag and dropped events are shown, then each has its own panel with its own unit', () => {
+    const lag = byTitle('roamwatch-pipeline', 'Agent lag');
+    const dropped = byTitle('roamwatch-pipeline', 'Events dropped');
+    expect(lag.targets!.map((t) => t.query)).toEqual([Q.pipeline.agentLag]);
+    expect(lag.fieldConfig!.defaults['unit']).toBe('ms');
+    expect(dropped.targets!.map((t) => t.query)).toEqual([Q.pipeline.eventsDropped]);
+    expect(dropped.fieldConfig!.defaults['unit']).toBe('none');
+    expect(dropped.fieldConfig!.defaults['decimals']).toBe(0);
+  });
+
+  it('a time-series panel plots one field (or fields of one unit): a *_ms field only on an ms or s axis', () => {
+    for (const d of allDashboards())
+      for (const p of d.panels.filter((x) => x.type === 'timeseries')) {
+        const fields = new Set((p.targets ?? []).map((t) => /SELECT \w+\("(\w+)"\)/.exec(t.query)?.[1]));
+        if ([...fields].some((f) => f?.endsWith('_ms'))) {
+          expect(['ms', 's'], `${d.uid} panel ${p.id}`).toContain(p.fieldConfig!.defaults['unit']);
+          expect([...fields].every((f) => f?.endsWith('_ms')), `${d.uid} panel ${p.id} mixes units: ${[...fields].join(', ')}`).toBe(true);
+        }
+      }
+  });
+});
+
 describe('references', () => {
   const ds = yamlFile(DATASOURCES) as { datasources: Array<{ uid: string; type: string }> };
   const dsUids = new Set(ds.datasources.map((d) => d.uid));
@@ -116,15 +163,31 @@ describe('references', () => {
     }
   });
 
-  it('every datasource reference resolves to a provisioned datasource (or Grafana\'s built-ins)', () => {
-    const refs: Array<{ where: string; uid: string; type?: string }> = [];
+  it('every dashboard picks its datasource with a $datasource variable whose default is the provisioned one', () => {
     for (const d of dashboards) {
-      for (const v of d.templating.list) refs.push({ where: `${d.uid}/$${v.name}`, ...v.datasource });
-      for (const a of d.annotations.list) if (a.builtIn !== 1) refs.push({ where: `${d.uid}/anno ${a.name}`, ...a.datasource });
+      const first = d.templating.list[0]!;
+      expect(first, d.uid).toMatchObject({ type: 'datasource', name: 'datasource', query: 'influxdb' });
+      if (first.type !== 'datasource') continue;
+      expect(dsUids.has(first.current.value), `${d.uid}: default ${first.current.value}`).toBe(true);
+      expect(d.templating.list.filter((v) => v.type === 'datasource'), d.uid).toHaveLength(1);
+    }
+    // The dashboards name no datasource uid directly: imported into another Grafana, they run on the datasource picked there.
+    for (const d of dashboards) expect(JSON.stringify(d).match(/"uid":"roamwatch-influxdb[^"]*"/g), d.uid).toBeNull();
+  });
+
+  it('every datasource reference resolves to the $datasource variable (dashboards) or a provisioned datasource (rules), or Grafana\'s built-ins', () => {
+    const refs: Array<{ where: string; uid: string; type?: string }> = [];
+    const viaVariable = (ref: { uid: string; type?: string }) => (ref.uid === DASHBOARD_DATASOURCE.uid ? { uid: (d0.templating.list[0] as { current: { value: string } }).current.value, type: ref.type } : ref);
+    const d0 = dashboards[0]!;
+    for (const d of dashboards) {
+      for (const v of d.templating.list) if (v.type === 'query') refs.push({ where: `${d.uid}/$${v.name}`, ...viaVariable(v.datasource) });
+      for (const a of d.annotations.list) if (a.builtIn !== 1) refs.push({ where: `${d.uid}/anno ${a.name}`, ...viaVariable(a.datasource) });
       for (const p of d.panels) {
-        if (p.datasource) refs.push({ where: `${d.uid}/panel ${p.id}`, ...p.datasource });
-        for (const t of p.targets ?? []) refs.push({ where: `${d.uid}/panel ${p.id}/${t.refId}`, ...t.datasource });
+        if (p.datasource) refs.push({ where: `${d.uid}/panel ${p.id}`, ...viaVariable(p.datasource) });
+        for (const t of p.targets ?? []) refs.push({ where: `${d.uid}/panel ${p.id}/${t.refId}`, ...viaVariable(t.datasource) });
       }
+      const refsHere = JSON.stringify({ a: d.annotations.list.filter((a) => a.builtIn !== 1), p: d.panels, v: d.templating.list.filter((v) => v.type === 'query') });
+      expect(refsHere.match(/"uid":"[^"]*"/g)?.every((u) => u === `"uid":"${DASHBOARD_DATASOURCE.uid}"`), d.uid).toBe(true);
     }
     for (const r of alerting.groups.flatMap((g) => g.rules)) for (const q of r.data) if (q.datasourceUid !== EXPR_UID) refs.push({ where: r.uid, uid: q.datasourceUid });
     expect(refs.length).toBeGreaterThan(20);
@@ -151,23 +214,35 @@ describe('references', () => {
     }
   });
 
-  it('every rule has a summary, a description stating its threshold and for-duration, and a runbook', () => {
+  it('every rule has a summary, a description stating its threshold and for-duration, and a runbook_url to its section of docs/runbook.md', () => {
+    const runbook = read('docs/runbook.md');
+    const sections = new Set([...runbook.matchAll(/^## (.+)$/gm)].map((m) => runbookAnchor(m[1]!)));
     for (const r of alerting.groups.flatMap((g) => g.rules)) {
       expect(r.annotations['summary'], r.uid).toBeTruthy();
       expect(r.annotations['description'], r.uid).toMatch(/\bfor (\d+[smh]|\d+ minutes?)\b/);
-      expect(r.annotations['runbook']?.length ?? 0, r.uid).toBeGreaterThan(150);
+      expect(r.annotations, `${r.uid}: prose runbooks live in docs/runbook.md`).not.toHaveProperty('runbook');
+      // Labels are expanded by Grafana's provisioning, annotations are not: the URL comes in through the label.
+      expect(r.labels['runbook'], r.uid).toBe('${ROAMWATCH_RUNBOOK_URL}');
+      const url = /^\{\{ \$labels\.runbook \}\}#([a-z0-9_-]+)$/.exec(r.annotations['runbook_url'] ?? '');
+      expect(url, `${r.uid}: runbook_url ${r.annotations['runbook_url']}`).not.toBeNull();
+      expect(url![1], r.uid).toBe(runbookAnchor(r.title));
+      expect(sections.has(url![1]!), `docs/runbook.md needs a section "## ${r.title}"`).toBe(true);
     }
+    expect(runbookAnchor('Spurious IKE_SA reauthentication')).toBe('spurious-ike_sa-reauthentication');
   });
 
   it('when Grafana expands environment variables in provisioning files, then it only touches what is meant to be a variable', () => {
     // Grafana expands $VAR in alerting files except rule models and annotations; `$$` escapes.
     const a = alertingFile();
     for (const r of a.groups.flatMap((g) => g.rules)) {
-      expect(JSON.stringify(r.labels), r.uid).not.toContain('$');
+      const { runbook, ...labels } = r.labels;
+      expect(JSON.stringify(labels), r.uid).not.toContain('$');
+      expect(runbook, r.uid).toMatch(/^\$\{[A-Z_]+\}$/);
       expect(r.title + r.uid + r.condition + r.for, r.uid).not.toContain('$');
     }
     const envVars = (text: string): string[] => [...text.matchAll(/\$\{?([A-Z][A-Z0-9_]*)\}?/g)].map((m) => m[1]!);
-    const used = new Set([...envVars(JSON.stringify(a.contactPoints)), ...envVars(read(DATASOURCES))]);
+    const used = new Set([...envVars(JSON.stringify(a.contactPoints)), ...envVars(JSON.stringify(a.groups.map((g) => g.rules.map((r) => r.labels)))), ...envVars(read(DATASOURCES))]);
+    expect(used).toContain('ROAMWATCH_RUNBOOK_URL');
     const example = read('.env.example');
     for (const v of used) expect(example, `${v} must be documented in .env.example`).toMatch(new RegExp(`^#? ?${v}=`, 'm'));
     const compose = read('docker-compose.yml');
@@ -196,7 +271,7 @@ describe('references', () => {
 
   it('the gateway dashboard has host and conn variables and annotations for route changes and reauths', () => {
     const g = dashboards.find((d) => d.uid === 'roamwatch-gateway')!;
-    expect(g.templating.list.map((v) => v.name)).toEqual(['host', 'conn']);
+    expect(g.templating.list.map((v) => v.name)).toEqual(['datasource', 'host', 'conn']);
     expect(g.annotations.list.map((a) => a.name)).toEqual(expect.arrayContaining(['Route changes', 'Reauths']));
   });
 });

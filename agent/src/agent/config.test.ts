@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import yaml from 'js-yaml';
+import { parse as parseYaml } from 'yaml';
 import { ConfigError, expandTable } from '@roamwatch/core';
 import { CONFIG_KEYS, envName, loadAgentConfig, summarizeConfig } from './config.js';
 
@@ -108,7 +108,7 @@ describe('agent config', () => {
         else flat.add(key);
       }
     };
-    walk(yaml.load(text) as Record<string, unknown>, '');
+    walk(parseYaml(text) as Record<string, unknown>, '');
     // Secrets themselves are never in a config file, only their <key>File companions.
     const documented = Object.entries(expandTable(CONFIG_KEYS)).filter(([, s]) => !s.secret).map(([k]) => k);
     expect([...flat].sort()).toEqual(documented.sort());

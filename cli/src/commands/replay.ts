@@ -11,7 +11,7 @@ import type { Command } from 'commander';
 import { Observable, lastValueFrom, defaultIfEmpty } from 'rxjs';
 import { Kafka, logLevel } from 'kafkajs';
 import type { KafkaConfig } from 'kafkajs';
-import { ConfigError, EXIT, INFLUX_KEYS, KAFKA_CLIENT_KEYS, LOG_KEYS, createLogger, errorMessage, influxSettings, kafkaClientSettings } from '@roamwatch/core';
+import { ConfigError, EXIT, INFLUX_KEYS, KAFKA_CLIENT_KEYS, LOG_KEYS, createLogger, errorMessage, influxSettings, kafkaClientSettings, useColor } from '@roamwatch/core';
 import type { ConfigTable } from '@roamwatch/core';
 import { explainKafkaError } from '@roamwatch/agent';
 import { processEvents, formatFinding, toLineProtocol, InfluxSink, CLASSIFICATIONS } from '@roamwatch/processor';
@@ -28,6 +28,7 @@ export const REPLAY_KEYS = {
   ...INFLUX_KEYS,
   ...CORRELATION_KEYS,
 } as const satisfies ConfigTable;
+import { ProgressLine, progressBar } from '../progress.js';
 
 export function configure(cmd: Command): void {
   cmd
@@ -66,13 +67,9 @@ export async function run(options: Record<string, unknown>, cmd: Command): Promi
   const logger = createLogger({ level: values['log.level'] });
   for (const w of warnings) logger.warn(w);
   const showProgress = options.progress !== false && process.stderr.isTTY === true;
-  const progress = (done: number, total: number, unit: string) => {
-    if (!showProgress) return;
-    const width = 30;
-    const frac = total > 0 ? Math.min(1, done / total) : 0;
-    const bar = '#'.repeat(Math.round(frac * width)).padEnd(width, '.');
-    process.stderr.write(`\r[${bar}] ${(frac * 100).toFixed(0).padStart(3)}% ${done}/${total} ${unit}`);
-  };
+  const bar = new ProgressLine(process.stderr, showProgress);
+  const progress = (done: number, total: number, unit: string) => bar.update(progressBar(done, total, unit));
+  const color = useColor(process.stdout);
 
   let source: Observable<PipelineInput<Ref>>;
   try {
@@ -99,9 +96,9 @@ export async function run(options: Record<string, unknown>, cmd: Command): Promi
               sink?.push(line);
             } else if (o.type === 'finding') {
               findings += 1;
-              process.stdout.write(format === 'json' ? `${JSON.stringify(o.finding)}\n` : `${formatFinding(o.finding, { color: process.stdout.isTTY === true })}\n`);
+              bar.print(process.stdout, format === 'json' ? `${JSON.stringify(o.finding)}\n` : `${formatFinding(o.finding, { color })}\n`);
             } else if (o.type === 'dead-letter') {
-              process.stderr.write(`${showProgress ? '\n' : ''}roamwatch replay: skipped an invalid record (${o.code}): ${o.reason.slice(0, 300)}\n`);
+              bar.print(process.stderr, `roamwatch replay: skipped an invalid record (${o.code}): ${o.reason.slice(0, 300)}\n`);
             }
           },
           error: (e) => sub.error(e),
@@ -110,10 +107,11 @@ export async function run(options: Record<string, unknown>, cmd: Command): Promi
       ).pipe(defaultIfEmpty(undefined)),
     );
   } catch (err) {
-    process.stderr.write(`\nroamwatch replay: ${errorMessage(err)}\n`);
+    bar.done();
+    process.stderr.write(`roamwatch replay: ${errorMessage(err)}\n`);
     return EXIT.error;
   }
-  if (showProgress) process.stderr.write('\n');
+  bar.done();
   if (pointsFile) writeFileSync(pointsFile, points.length ? points.join('\n') + '\n' : '');
   if (sink) {
     await sink.drained();

@@ -17,7 +17,7 @@ import { createWriteStream } from 'node:fs';
 import type { WriteStream } from 'node:fs';
 import type { Command } from 'commander';
 import { interval, map, merge, takeUntil, Subject } from 'rxjs';
-import { EXIT, INFLUX_KEYS, LOG_KEYS, createLogger, errorMessage, influxSettings, withDefaults } from '@roamwatch/core';
+import { EXIT, INFLUX_KEYS, LOG_KEYS, createLogger, errorMessage, influxSettings, useColor, withDefaults } from '@roamwatch/core';
 import type { ConfigTable, RoamwatchEvent } from '@roamwatch/core';
 import { CONFIG_KEYS as AGENT_KEYS, buildAgentConfig, createAgentSources, createSourceAdapters } from '@roamwatch/agent';
 import { processEvents, formatFinding, toLineProtocol, InfluxSink } from '@roamwatch/processor';
@@ -104,7 +104,7 @@ export async function run(options: Record<string, unknown>): Promise<number> {
       map((): PipelineInput<never> => ({ type: 'tick', nowUs: Date.now() * 1000 })),
     ),
   );
-  const color = process.stdout.isTTY === true;
+  const color = useColor(process.stdout);
   if (format === 'text' && process.stderr.isTTY) {
     process.stderr.write(`roamwatch watch: host ${config.hostId}, VICI ${config.vici.enabled ? config.vici.uri : 'off'}, rtnetlink ${config.rtnetlink.enabled ? 'on' : 'off'}; Ctrl-C to stop\n`);
   }

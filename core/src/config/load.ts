@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import yaml from 'js-yaml';
+import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../errors.js';
 import type { ConfigTable, ConfigValues, KeySpec, Origin } from './table.js';
 import { envName, secretFileKey } from './table.js';
@@ -99,7 +99,7 @@ export function readConfigFile(file: string): Record<string, unknown> {
   }
   let doc: unknown;
   try {
-    doc = file.endsWith('.json') ? JSON.parse(text) : yaml.load(text, { filename: file });
+    doc = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
   } catch (err) {
     throw new ConfigError('--config', `${file} is not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${(err as Error).message.split('\n')[0]}`);
   }

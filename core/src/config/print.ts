@@ -1,7 +1,7 @@
 /**
  * Showing a configuration without its secrets: `--print-config` and URLs in logs.
  */
-import yaml from 'js-yaml';
+import { stringify as stringifyYaml } from 'yaml';
 import type { ConfigTable, Origin } from './table.js';
 
 export const MASK = '<redacted>';
@@ -29,7 +29,7 @@ export function formatConfig(loaded: { values: Record<string, unknown>; origins:
   }
   const head = ['# roamwatch effective configuration (secrets redacted)'];
   if (origins.length) head.push('# not defaults:', ...origins);
-  return `${head.join('\n')}\n${yaml.dump(root, { lineWidth: 120, sortKeys: false })}`;
+  return `${head.join('\n')}\n${stringifyYaml(root, { lineWidth: 120 })}`;
 }
 
 /**

@@ -33,7 +33,7 @@
 import { createHash } from 'node:crypto';
 import { copyFileSync, constants, existsSync, lstatSync, mkdirSync, readdirSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import yaml from 'js-yaml';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { formatIpRouteCommand, parseIpRouteCommand, type RouteSpec } from './route-spec.js';
 import { readFileNoFollow, writeFileAtomic, type PersistRecord } from './journal.js';
 
@@ -237,11 +237,11 @@ export function renderNetplan(s: RouteSpec, opts: { dev: string; kind?: string }
   if (s.table !== undefined && s.table !== 254) route['table'] = s.table;
   if (s.metric !== undefined) route['metric'] = s.metric;
   const doc = { network: { version: 2, [opts.kind ?? 'ethernets']: { [opts.dev]: { routes: [route] } } } };
-  return `# roamwatch: keeps charon's path for ${s.prefsrc ?? '?'} → ${s.dst} (see roamwatch doctor)\n${yaml.dump(doc)}`;
+  return `# roamwatch: keeps charon's path for ${s.prefsrc ?? '?'} → ${s.dst} (see roamwatch doctor)\n${stringifyYaml(doc)}`;
 }
 
 export function parseNetplanRoutes(text: string): RouteSpec[] {
-  const doc = yaml.load(text) as { network?: Record<string, unknown> } | undefined;
+  const doc = parseYaml(text) as { network?: Record<string, unknown> } | undefined;
   const out: RouteSpec[] = [];
   for (const [kind, devs] of Object.entries(doc?.network ?? {})) {
     if (kind === 'version' || typeof devs !== 'object' || devs === null) continue;
@@ -441,7 +441,7 @@ export function detectNetSystems(dev: string | undefined, ctx: PersistContext = 
 
 function parseNetplanDevs(text: string): { kind: string; dev: string }[] {
   try {
-    const doc = yaml.load(text) as { network?: Record<string, unknown> } | undefined;
+    const doc = parseYaml(text) as { network?: Record<string, unknown> } | undefined;
     return Object.entries(doc?.network ?? {}).flatMap(([k, v]) => (k === 'version' || typeof v !== 'object' || v === null ? [] : Object.keys(v).map((dev) => ({ kind: k, dev }))));
   } catch {
     return [];
@@ -513,13 +513,13 @@ export function planPersist(d: DetectedSystem, s: RouteSpec, opts: { name: strin
 }
 
 function mergeNetplan(existing: string, s: RouteSpec, dev: string, kind: string): string {
-  const doc = (yaml.load(existing) as { network?: Record<string, Record<string, { routes?: unknown[] }>> }) ?? {};
-  const gen = yaml.load(renderNetplan(s, { dev, kind })) as { network: Record<string, Record<string, { routes: unknown[] }>> };
+  const doc = (parseYaml(existing) as { network?: Record<string, Record<string, { routes?: unknown[] }>> }) ?? {};
+  const gen = parseYaml(renderNetplan(s, { dev, kind })) as { network: Record<string, Record<string, { routes: unknown[] }>> };
   doc.network ??= {};
   const devs = (doc.network[kind] ??= {});
   const d = (devs[dev] ??= {});
   d.routes = [...(d.routes ?? []), ...(gen.network[kind]?.[dev]?.routes ?? [])];
-  return `# roamwatch: routes that keep charon's paths (see roamwatch doctor)\n${yaml.dump({ network: { version: 2, ...doc.network } })}`;
+  return `# roamwatch: routes that keep charon's paths (see roamwatch doctor)\n${stringifyYaml({ network: { version: 2, ...doc.network } })}`;
 }
 
 export function sha256(text: string): string {
