@@ -5,3 +5,4 @@ export * from './config/index.js';
 export * from './redact.js';
 export * from './backoff.js';
 export * from './terminal.js';
+export * from './kafka-errors.js';

@@ -18,7 +18,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AclOperationTypes, AclPermissionTypes, AclResourceTypes, Kafka, ResourcePatternTypes, logLevel } from 'kafkajs';
 import type { Admin } from 'kafkajs';
-import { explainKafkaError } from '@roamwatch/agent';
+import { explainKafkaError } from '@roamwatch/core';
 import { ROOT, dedupe, missingSeqs, readTopic, startAgent } from './agent-harness.js';
 import type { AgentProcess } from './agent-harness.js';
 import { servers, uniqueRunId } from '../setup/servers.js';

@@ -55,7 +55,8 @@ export function resolveCharon(spec: CharonSpec = defaultCharonSpec(), env: NodeJ
   };
 }
 
-function executable(path: string): boolean {
+/** True when PATH is an executable regular file. */
+export function executable(path: string): boolean {
   try {
     accessSync(path, constants.X_OK);
     return statSync(path).isFile();

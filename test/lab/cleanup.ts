@@ -5,7 +5,7 @@
 // stale: its namespaces (and every process inside them, which can only be the lab's
 // own charons and commands started there) and its directory are removed.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from './exec.js';
@@ -24,6 +24,23 @@ export interface LabOwnerRecord {
   netns: string[];
   dir: string;
   charonPids: Record<string, number | undefined>;
+}
+
+/**
+ * Writes `<dir>/lab.json`, the record that this process owns the lab (or fleet) `id` with
+ * these namespaces: cleanupStaleLabs() removes them once the owner is gone.
+ */
+export function writeOwnerRecord(dir: string, id: string, netns: string[], charonPids: LabOwnerRecord['charonPids'] = {}): void {
+  const rec: LabOwnerRecord = {
+    id,
+    ownerPid: process.pid,
+    ownerStart: processStartTime(process.pid) ?? '',
+    createdAt: new Date().toISOString(),
+    netns,
+    dir,
+    charonPids,
+  };
+  writeFileSync(join(dir, 'lab.json'), `${JSON.stringify(rec, null, 2)}\n`);
 }
 
 export function processStartTime(pid: number): string | undefined {

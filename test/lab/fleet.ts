@@ -23,7 +23,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cleanupStaleLabs, destroyNetnsSync, LAB_ID_RE, LAB_PREFIX, processStartTime, type LabOwnerRecord } from './cleanup.js';
+import { cleanupStaleLabs, destroyNetnsSync, LAB_ID_RE, LAB_PREFIX, writeOwnerRecord } from './cleanup.js';
 import { pollUntil, run, type ExecResult } from './exec.js';
 import { createLab, type Lab, type LabOptions, type LogMark } from './lab.js';
 import { checkLabPrerequisites } from './prereq.js';
@@ -232,16 +232,7 @@ class FleetImpl implements Fleet {
   }
 
   private writeOwnerRecord(): void {
-    const rec: LabOwnerRecord = {
-      id: this.id,
-      ownerPid: process.pid,
-      ownerStart: processStartTime(process.pid) ?? '',
-      createdAt: new Date().toISOString(),
-      netns: [this.upstream.netns],
-      dir: this.dir,
-      charonPids: {},
-    };
-    writeFileSync(join(this.dir, 'lab.json'), `${JSON.stringify(rec, null, 2)}\n`);
+    writeOwnerRecord(this.dir, this.id, [this.upstream.netns]);
   }
 
   async buildUpstream(size: number): Promise<void> {

@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { baseCharonSettings, CHARON_PLUGINS, renderStrongswanConf, renderSwanctlConf, type StrongswanSettings, type SwanctlConnection } from './config.js';
 import { availablePlugins, charonVersion, defaultCharonSpec, resolveCharon, type CharonBuild, type CharonSpec } from './charon.js';
-import { cleanupStaleLabs, destroyNetnsSync, LAB_ID_RE, LAB_PREFIX, processStartTime, type LabOwnerRecord } from './cleanup.js';
+import { cleanupStaleLabs, destroyNetnsSync, LAB_ID_RE, LAB_PREFIX, writeOwnerRecord } from './cleanup.js';
 import { pollUntil, run, sleep, type ExecOptions, type ExecResult } from './exec.js';
 import { checkLabPrerequisites } from './prereq.js';
 import { parseListSas, type IkeSa } from './swanctl-output.js';
@@ -530,16 +530,7 @@ class LabImpl implements Lab {
   }
 
   private writeOwnerRecord(): void {
-    const rec: LabOwnerRecord = {
-      id: this.id,
-      ownerPid: process.pid,
-      ownerStart: processStartTime(process.pid) ?? '',
-      createdAt: new Date().toISOString(),
-      netns: [this.gw.netns, this.peer.netns],
-      dir: this.dir,
-      charonPids: { gw: this.gw.pid(), peer: this.peer.pid() },
-    };
-    writeFileSync(join(this.dir, 'lab.json'), `${JSON.stringify(rec, null, 2)}\n`);
+    writeOwnerRecord(this.dir, this.id, [this.gw.netns, this.peer.netns], { gw: this.gw.pid(), peer: this.peer.pid() });
   }
 
   async build(): Promise<void> {

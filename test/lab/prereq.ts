@@ -1,22 +1,13 @@
 // Checks that this machine can run the strongSwan lab. Quick (no processes started).
-import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { charonBuildProblems, labCharons, resolveCharon, type CharonSpec } from './charon.js';
+import { charonBuildProblems, executable, labCharons, resolveCharon, type CharonSpec } from './charon.js';
 
 /** Debian's charon and swanctl (the lab's '5.9' build; see charon.ts for the others). */
 export const CHARON_BIN = '/usr/lib/ipsec/charon';
 export const SWANCTL_BIN = '/usr/sbin/swanctl';
 export const INSTALL_HINT = 'run: bash scripts/lab/install.sh';
-
-function executable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return statSync(path).isFile();
-  } catch {
-    return false;
-  }
-}
 
 function findInPath(name: string): string | undefined {
   for (const dir of (process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':')) {

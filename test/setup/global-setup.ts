@@ -7,6 +7,7 @@
 // `checks` below; all checks run in parallel, and every failure is reported at once.
 import { InfluxDB } from '@influxdata/influxdb-client';
 import { Kafka, logLevel } from 'kafkajs';
+import type { KafkaConfig } from 'kafkajs';
 import fs from 'node:fs';
 import type { InfluxAuthSettings, InfluxSettings, KafkaSettings, SecureKafkaSettings } from './servers.js';
 import { INSTALL_COMMAND, START_COMMAND, servers } from './servers.js';
@@ -40,6 +41,25 @@ function reason(err: unknown): string {
   return String(err);
 }
 
+/** One short-lived admin client (bounded timeouts, one retry) asks the cluster to describe itself. */
+async function describeCluster(conn: Pick<KafkaConfig, 'brokers' | 'ssl' | 'sasl'>) {
+  const kafka = new Kafka({
+    clientId: 'roamwatch-global-setup',
+    ...conn,
+    connectionTimeout: 3_000,
+    requestTimeout: 5_000,
+    retry: { retries: 1, initialRetryTime: 200, maxRetryTime: 1_000 },
+    logLevel: logLevel.NOTHING,
+  });
+  const admin = kafka.admin();
+  try {
+    await admin.connect();
+    return await admin.describeCluster();
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
 /** Kafka answers a metadata request (admin describeCluster) with at least one broker. */
 export function kafkaCheck(settings: KafkaSettings): ServerCheck {
   return {
@@ -47,22 +67,8 @@ export function kafkaCheck(settings: KafkaSettings): ServerCheck {
     fix: START_COMMAND,
     timeoutMs: 15_000,
     run: async () => {
-      const kafka = new Kafka({
-        clientId: 'roamwatch-global-setup',
-        brokers: settings.brokers,
-        connectionTimeout: 3_000,
-        requestTimeout: 5_000,
-        retry: { retries: 1, initialRetryTime: 200, maxRetryTime: 1_000 },
-        logLevel: logLevel.NOTHING,
-      });
-      const admin = kafka.admin();
-      try {
-        await admin.connect();
-        const cluster = await admin.describeCluster();
-        if (cluster.brokers.length === 0) throw new Error('the cluster reports no live broker');
-      } finally {
-        await admin.disconnect().catch(() => undefined);
-      }
+      const cluster = await describeCluster({ brokers: settings.brokers });
+      if (cluster.brokers.length === 0) throw new Error('the cluster reports no live broker');
     },
   };
 }
@@ -99,23 +105,11 @@ export function secureKafkaCheck(settings: SecureKafkaSettings): ServerCheck {
     fix: `${START_COMMAND}; a broker started before the SASL_SSL listener existed: bash scripts/servers.sh restart kafka`,
     timeoutMs: 15_000,
     run: async () => {
-      const kafka = new Kafka({
-        clientId: 'roamwatch-global-setup',
+      await describeCluster({
         brokers: settings.brokers,
         ssl: { ca: [fs.readFileSync(settings.caFile, 'utf8')] },
         sasl: { mechanism: 'scram-sha-512', username: 'roamwatch-agent', password: fs.readFileSync(settings.passwordFile('roamwatch-agent'), 'utf8').trim() },
-        connectionTimeout: 3_000,
-        requestTimeout: 5_000,
-        retry: { retries: 1, initialRetryTime: 200, maxRetryTime: 1_000 },
-        logLevel: logLevel.NOTHING,
       });
-      const admin = kafka.admin();
-      try {
-        await admin.connect();
-        await admin.describeCluster();
-      } finally {
-        await admin.disconnect().catch(() => undefined);
-      }
     },
   };
 }

@@ -8,7 +8,9 @@ export { SpooledSink } from './spooled-sink.js';
 export type { SpooledSinkOptions } from './spooled-sink.js';
 export { KafkaTransport, KafkaTopicError, kafkaTlsConfig } from './kafka.js';
 export type { KafkaCompression, KafkaSaslOptions, KafkaTlsOptions, KafkaTransportOptions } from './kafka.js';
-export { KafkaAccessError, explainKafkaError } from './kafka-errors.js';
-export type { KafkaAccessCause } from './kafka-errors.js';
+// The Kafka error explanations live in core (every Kafka client of the project uses them);
+// re-exported here for the agent's existing importers.
+export { KafkaAccessError, explainKafkaError } from '@roamwatch/core';
+export type { KafkaAccessCause } from '@roamwatch/core';
 export { FileTransport, ReaderGoneError, StreamTransport } from './lines.js';
 export type { Sink, SinkState, SinkStatusReport, SpoolPort, Transport } from './types.js';

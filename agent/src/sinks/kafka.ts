@@ -26,7 +26,7 @@ import type { Logger } from '@roamwatch/core';
 import type { SpoolRecord } from './spool.js';
 import type { Transport } from './types.js';
 import { applyKafkajsIdleFix } from './kafkajs-idle-fix.js';
-import { explainKafkaError } from './kafka-errors.js';
+import { explainKafkaError } from '@roamwatch/core';
 
 export type KafkaCompression = 'gzip' | 'none';
 

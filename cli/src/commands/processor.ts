@@ -7,10 +7,9 @@
  * shared client keys, the InfluxDB token a secret read from a file or the environment.
  */
 import type { Command } from 'commander';
-import { ConfigError, EXIT, INFLUX_KEYS, KAFKA_CLIENT_KEYS, LOG_KEYS, createLogger, errorMessage, influxSettings, kafkaClientSettings, maskUrl } from '@roamwatch/core';
+import { ConfigError, EXIT, INFLUX_KEYS, KAFKA_CLIENT_KEYS, LOG_KEYS, createLogger, errorMessage, influxSettings, kafkaClientSettings, maskUrl, explainKafkaError } from '@roamwatch/core';
 import type { ConfigTable } from '@roamwatch/core';
 import { startProcessor, formatFinding } from '@roamwatch/processor';
-import { explainKafkaError } from '@roamwatch/agent';
 import { addConfigOptions, loadCommandConfig } from '../config.js';
 import { CORRELATION_KEYS, correlationOptions, kafkajsSecurity } from './pipeline-flags.js';
 

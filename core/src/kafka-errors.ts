@@ -7,7 +7,7 @@
  * 45 certificate_expired, 46 certificate_unknown — what Kafka's Java TLS sends for an expired
  * client certificate —, 48 unknown_ca, 116 certificate_required).
  */
-import { RoamwatchError } from '@roamwatch/core';
+import { RoamwatchError } from './errors.js';
 
 export type KafkaAccessCause =
   | 'sasl-authentication'
