@@ -52,6 +52,16 @@ interface Watched {
   stderr: string;
 }
 
+/** What the stream held, for an assertion's message: event kinds with SA ids and states, the findings. */
+function story(w: Watched): string {
+  const lines = w.events.map((e) => {
+    const sa = e.payload.ikeSa as { uniqueId?: string; state?: string } | undefined;
+    const extra = sa ? ` sa=${sa.uniqueId ?? '?'} ${sa.state ?? ''} up=${String(e.payload.up ?? '')}` : e.kind === 'vici.log' ? ` ${String(e.payload.msg).slice(0, 100)}` : '';
+    return `${e.kind}${extra}`;
+  });
+  return `events:\n${lines.join('\n')}\nfindings: ${JSON.stringify(w.findings.map((f) => f.type))}\nstderr: ${w.stderr.slice(-2000)}`;
+}
+
 /** Waits until the stream recorded so far has an event matching `pred`. */
 async function waitForRecorded(l: Lab, name: string, pred: (e: Watched['events'][number]) => boolean, timeoutMs: number): Promise<void> {
   const file = join(work, `${name}.jsonl`);
@@ -235,20 +245,25 @@ describe.each(labCharons())('roamwatch watch against real charon %s (lab)', (spe
 
   it('when an IPv6 link-local address appears on a new link, then the reauth it causes is spurious and names the address', async () => {
     const l = await lab({ ipv6: true });
-    const before = await l.waitForSa();
+    await l.waitForSa();
     const w = await watchDuring(
       l,
       'ipv6-link-local',
       async () => {
+        // The SA as it is right before the change (not as it was before watch started: an SA
+        // replaced meanwhile would satisfy the wait below without the reauth this test is about).
+        const before = await l.waitForSa();
         await l.gw.ip(['link', 'add', 'rwll0', 'type', 'veth', 'peer', 'name', 'rwll1']);
         await l.gw.ip(['link', 'set', 'rwll0', 'up']);
         await l.gw.ip(['link', 'set', 'rwll1', 'up']);
-        await l.waitForSa({ uniqueIdAbove: Number(before.uniqueid), timeoutMs: 10_000 });
+        const after = await l.waitForSa({ uniqueIdAbove: Number(before.uniqueid), timeoutMs: 10_000 });
+        // and watch has read the replacement's CHILD_SA coming up (a loaded machine may read late)
+        await waitForRecorded(l, 'ipv6-link-local', (e) => e.kind === 'vici.child-updown' && e.payload.up === true && (e.payload.ikeSa as { uniqueId?: string }).uniqueId === String(after.uniqueid), 15_000);
       },
       { settleMs: 2000 },
     );
     expect(w.events.some((e) => e.kind === 'address.added' && String((e.payload.address as { address: string }).address).startsWith('fe80:'))).toBe(true);
-    expect(w.reauths.length).toBeGreaterThanOrEqual(1);
+    expect(w.reauths.length, story(w)).toBeGreaterThanOrEqual(1);
     expect(w.reauths.every((f) => f.classification === 'spurious')).toBe(true);
   });
 

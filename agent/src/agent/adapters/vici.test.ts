@@ -78,6 +78,38 @@ describe('ViciAdapter', () => {
     await s.stop();
   });
 
+  it('when charon raises an event while answering the snapshot, then the event is in the stream (registered before the snapshot, on connect and reconnect)', async () => {
+    // Nothing charon raises after the snapshot was taken may fall between the snapshot and the
+    // registration: a reauth right after the agent (or `watch`) connected would be lost.
+    fake = await FakeCharon.start();
+    const sa = recorded(golden.listSaEvent).message;
+    const conn = recorded(golden.listConnEvent).message;
+    const down = recorded(golden.ikeUpdownDownReauth);
+    let snapshots = 0;
+    fake.command('list-sas', async (_req, client) => {
+      await client.emit('list-sa', sa);
+      snapshots += 1;
+      await fake!.emit(down.name, down.message);
+      return {};
+    });
+    fake.command('list-conns', async (_req, client) => {
+      await client.emit('list-conn', conn);
+      return {};
+    });
+    fake.command('version', () => ({ daemon: 'charon', version: '5.9.8', sysname: 'Linux' }));
+    const adapter = new ViciAdapter({ uri: fake.uri, reconnectMinMs: 20, reconnectMaxMs: 50, commandTimeoutMs: 2000 });
+    const s = createAgentSources({ hostId: 'gw', sources: [adapter], statusIntervalMs: 0, lifecycleEvents: false, logger: silentLogger() });
+    const seen: RoamwatchEvent[] = [];
+    s.events$.subscribe((e) => seen.push(e));
+    await until(() => seen.some((e) => e.kind === 'vici.sa-snapshot'));
+    await until(() => seen.some((e) => e.kind === 'vici.ike-updown'), 2000);
+    fake.dropClients();
+    await until(() => seen.filter((e) => e.kind === 'vici.sa-snapshot').length === 2);
+    await until(() => seen.filter((e) => e.kind === 'vici.ike-updown').length === 2, 2000);
+    expect(snapshots).toBe(2);
+    await s.stop();
+  });
+
   it('when charon is absent at start and appears later, then the adapter says connecting, then connects and snapshots', async () => {
     fake = await FakeCharon.start();
     serveLists(fake);
