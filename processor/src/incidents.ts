@@ -364,7 +364,7 @@ export function incidentPoint(i: Incident): MetricPoint {
   return {
     measurement: 'roamwatch_incident',
     tags: { incident_id: i.id, trigger_kind: i.cause.kind },
-    ints: { hosts: i.hosts, connections: i.connections, reauths: i.reauths, open: i.state === 'closed' ? 0 : 1, revision: i.revision },
+    ints: { hosts: i.hosts, connections: i.connections, reauths: i.reauths, downtime_unknown: i.downtimeUnknown, open: i.state === 'closed' ? 0 : 1, revision: i.revision },
     floats: { downtime_ms: i.downtimeMs, duration_ms: round3(((i.closedAtUs ?? i.lastReauthUs) - i.startUs) / 1000) },
     strings,
     timeNs: nsOf(i.startUs),
@@ -378,7 +378,7 @@ export function gatewayPoint(i: Incident, g: IncidentGateway): MetricPoint {
     tags: { incident_id: i.id, host: g.host },
     ints: { reauths: g.reauths, connections: g.conns.length },
     floats: { downtime_ms: g.downtimeMs },
-    strings: { conns: g.conns.join(','), fix: g.fix ?? '', cause: i.cause.key },
+    strings: { conns: g.conns.join(','), fix: g.fix ?? '', cause: i.cause.key, first_reauth: g.firstReauth, last_reauth: g.lastReauth },
     timeNs: nsOf(i.startUs),
   };
 }

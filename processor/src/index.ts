@@ -21,4 +21,6 @@ export * from './edges/influxdb.js';
 export * from './edges/kafka-producer.js';
 export * from './edges/release-tracker.js';
 export * from './edges/processor.js';
+export * from './edges/incidents.js';
+export * from './edges/incidents-query.js';
 export * from './format.js';
