@@ -109,7 +109,10 @@ describe('IncidentGrouper', () => {
     const { out } = run([fin(reauth('gw-b', 2000)), fin(reauth('gw-a', 0)), fin(reauth('gw-c', 4500)), fin(reauth('gw-d', 1000))], cfg);
     const c = closed(out);
     expect(c).toHaveLength(1);
-    expect(c[0]).toMatchObject({ hosts: 4, startUs: T0, lastReauthUs: T0 + 4_500_000 });
+    expect(c[0]).toMatchObject({ hosts: 4, startUs: T0, lastReauthUs: T0 + 4_500_000, anchorUs: T0 + 2_000_000 });
+    // every report's points sit at the anchor (the first finding's time), so each overwrites the last
+    const times = new Set(out.flatMap((o) => (o.type === 'point' ? [o.point.timeNs] : [])));
+    expect([...times]).toEqual([`${T0 + 2_000_000}000`]);
   });
 
   it('when reauths keep joining, then updates come at most once per updateIntervalMs of event time', () => {

@@ -29,8 +29,9 @@
  * - **Duplicates**: a finding id seen before (at-least-once delivery) is ignored; the last
  *   `dedupeIds` ids are remembered.
  *
- * Points carry the incident's start time, so each report overwrites the previous one in
- * InfluxDB (same series, same time): the measurement always holds the latest state.
+ * Points carry the incident's anchor time (its first finding's, fixed for its lifetime), so each
+ * report overwrites the previous one in InfluxDB (same series, same time): the measurement
+ * always holds the latest state.
  */
 import { createHash } from 'node:crypto';
 import { ConfigError, formatUs } from '@roamwatch/core';
@@ -105,6 +106,12 @@ export interface Incident {
   /** Reports of this incident so far, 1 for `opened`. */
   revision: number;
   cause: IncidentCause;
+  /**
+   * Time of the incident's points (µs): the time of the finding that opened it, fixed for the
+   * incident's lifetime (a finding from another host that arrives later may be earlier than
+   * that, and moves `start`, not the points), so every report overwrites the same point.
+   */
+  anchorUs: number;
   /** First and last reauth (ISO, µs). */
   start: string;
   startUs: number;
@@ -137,6 +144,7 @@ interface GatewayState {
 
 interface OpenIncident {
   id: string;
+  anchorUs: number;
   cause: IncidentCause;
   firstUs: number;
   lastUs: number;
@@ -210,6 +218,7 @@ export class IncidentGrouper implements Stage<IncidentInput, IncidentOutput> {
     if (!inc) {
       inc = {
         id: incidentId(cause.key, f.id),
+        anchorUs: f.timeUs,
         cause,
         firstUs: f.timeUs,
         lastUs: f.timeUs,
@@ -335,6 +344,7 @@ function snapshot(inc: OpenIncident, state: Incident['state'], quietPeriodMs: nu
     state,
     revision: inc.revision,
     cause: inc.cause,
+    anchorUs: inc.anchorUs,
     start: formatUs(inc.firstUs),
     startUs: inc.firstUs,
     lastReauth: formatUs(inc.lastUs),
@@ -354,9 +364,9 @@ function round3(x: number): number {
   return Math.round(x * 1000) / 1000;
 }
 
-/** roamwatch_incident: the incident's latest state, at its start time (each report overwrites the last). */
+/** roamwatch_incident: the incident's latest state, at its anchor time (each report overwrites the last). */
 export function incidentPoint(i: Incident): MetricPoint {
-  const strings: Record<string, string> = { state: i.state, cause: i.cause.key, last_reauth: i.lastReauth };
+  const strings: Record<string, string> = { state: i.state, cause: i.cause.key, start: i.start, last_reauth: i.lastReauth };
   if (i.cause.target !== null) strings.trigger_target = i.cause.target;
   if (i.cause.op !== null) strings.trigger_op = i.cause.op;
   if (i.cause.summary !== null) strings.trigger = i.cause.summary;
@@ -367,11 +377,11 @@ export function incidentPoint(i: Incident): MetricPoint {
     ints: { hosts: i.hosts, connections: i.connections, reauths: i.reauths, downtime_unknown: i.downtimeUnknown, open: i.state === 'closed' ? 0 : 1, revision: i.revision },
     floats: { downtime_ms: i.downtimeMs, duration_ms: round3(((i.closedAtUs ?? i.lastReauthUs) - i.startUs) / 1000) },
     strings,
-    timeNs: nsOf(i.startUs),
+    timeNs: nsOf(i.anchorUs),
   };
 }
 
-/** roamwatch_incident_host: one affected gateway of an incident, at the incident's start time. */
+/** roamwatch_incident_host: one affected gateway of an incident, at the incident's anchor time. */
 export function gatewayPoint(i: Incident, g: IncidentGateway): MetricPoint {
   return {
     measurement: 'roamwatch_incident_host',
@@ -379,7 +389,7 @@ export function gatewayPoint(i: Incident, g: IncidentGateway): MetricPoint {
     ints: { reauths: g.reauths, connections: g.conns.length },
     floats: { downtime_ms: g.downtimeMs },
     strings: { conns: g.conns.join(','), fix: g.fix ?? '', cause: i.cause.key, first_reauth: g.firstReauth, last_reauth: g.lastReauth },
-    timeNs: nsOf(i.startUs),
+    timeNs: nsOf(i.anchorUs),
   };
 }
 

@@ -1,7 +1,7 @@
 /**
  * Incidents read back from InfluxDB (`roamwatch incidents list|show`): the latest report of each
  * incident is its `roamwatch_incident` point (every report overwrites the one before, at the
- * incident's start time), its gateways the `roamwatch_incident_host` points.
+ * incident's anchor time), its gateways the `roamwatch_incident_host` points.
  *
  * Why InfluxDB and not the findings topic: the topic holds every report of every incident since
  * its retention began and can only be read from a position, so "the incidents of the last day"
@@ -39,7 +39,8 @@ const num = (v: unknown) => (typeof v === 'number' ? v : Number(v ?? 0));
 const str = (v: unknown) => (v === undefined || v === null || v === '' ? null : String(v));
 
 export function incidentFromRow(r: Row): Incident {
-  const startUs = usOf(r._time);
+  const anchorUs = usOf(r._time);
+  const startUs = r.start ? usOf(r.start) : anchorUs;
   const state = String(r.state ?? 'opened') as Incident['state'];
   const closedAt = str(r.closed_at);
   const lastReauth = str(r.last_reauth) ?? formatUs(startUs);
@@ -48,6 +49,7 @@ export function incidentFromRow(r: Row): Incident {
     id: String(r.incident_id),
     state,
     revision: num(r.revision),
+    anchorUs,
     cause: { key: String(r.cause ?? 'none'), kind: String(r.trigger_kind ?? 'none') as Incident['cause']['kind'], op: str(r.trigger_op), target: str(r.trigger_target), summary: str(r.trigger) },
     start: formatUs(startUs),
     startUs,
