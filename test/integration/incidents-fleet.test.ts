@@ -127,7 +127,7 @@ beforeAll(async () => {
     const o = JSON.parse(line) as ReauthFinding | Incident | { type: string };
     if (o.type === 'incident') incidents.push(o as Incident);
     else if (o.type === 'reauth') reauths.push(o as ReauthFinding);
-    else if (o.type === 'at-risk') atRisk.push(o as { host: string; atRisk: boolean });
+    else if (o.type === 'at-risk') atRisk.push(o as unknown as { host: string; atRisk: boolean });
   });
   // caught up: the processor reported every seed-style gateway's SA at risk (the verdict the fixes come from)
   const seedHosts = fleet.byKind('seed').map(host);
