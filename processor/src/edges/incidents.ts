@@ -78,7 +78,8 @@ export interface IncidentsOptions {
 }
 
 export interface RunningIncidents {
-  stats(): IncidentGrouper['stats'] & { consumed: number; owner: boolean };
+  /** The grouping's counters (since the last rebalance), messages consumed, whether this member owns the findings topic now, group joins so far. */
+  stats(): IncidentGrouper['stats'] & { consumed: number; owner: boolean; joins: number };
   stop(opts?: { drainTimeoutMs?: number }): Promise<void>;
   /** Rejects when the consumer crashes for good. */
   readonly done: Promise<void>;
@@ -111,6 +112,7 @@ export async function startIncidents(options: IncidentsOptions): Promise<Running
   const sinks = [influx, out].filter((s): s is NonNullable<typeof s> => !!s) as BatchingSink<unknown>[];
 
   let consumed = 0;
+  let joins = 0;
   let owner = false;
   let caughtUp = false;
   let failure: unknown;
@@ -165,6 +167,7 @@ export async function startIncidents(options: IncidentsOptions): Promise<Running
   });
   consumer.on(consumer.events.GROUP_JOIN, (e) => {
     owner = Object.keys(e.payload.memberAssignment).length > 0;
+    joins += 1;
     grouper = new IncidentGrouper(options.incidents);
     next.clear();
     caughtUp = false;
@@ -203,7 +206,7 @@ export async function startIncidents(options: IncidentsOptions): Promise<Running
   });
 
   return {
-    stats: () => ({ ...grouper.stats, consumed, owner }),
+    stats: () => ({ ...grouper.stats, consumed, owner, joins }),
     done,
     async stop({ drainTimeoutMs = 10_000 } = {}) {
       clearInterval(tick);
