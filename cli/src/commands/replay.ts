@@ -13,7 +13,8 @@ import { Kafka, logLevel } from 'kafkajs';
 import type { KafkaConfig } from 'kafkajs';
 import { ConfigError, EXIT, INFLUX_KEYS, KAFKA_CLIENT_KEYS, LOG_KEYS, createLogger, errorMessage, influxSettings, kafkaClientSettings, useColor, explainKafkaError } from '@roamwatch/core';
 import type { ConfigTable } from '@roamwatch/core';
-import { processEvents, formatFinding, toLineProtocol, InfluxSink, CLASSIFICATIONS } from '@roamwatch/processor';
+import { processEvents, formatFinding, toLineProtocol, InfluxSink, CLASSIFICATIONS, IncidentGrouper, formatIncident } from '@roamwatch/processor';
+import type { IncidentOutput } from '@roamwatch/processor';
 import type { PipelineInput, Pipeline } from '@roamwatch/processor';
 import { addConfigOptions, loadCommandConfig } from '../config.js';
 import { CORRELATION_KEYS, correlationOptions, kafkajsSecurity } from './pipeline-flags.js';
@@ -37,6 +38,7 @@ export function configure(cmd: Command): void {
     .allowExcessArguments()
     .option('--from-kafka', 'read the topic from its start to its current end instead of a file')
     .option('--points <file>', 'also write the metric points as InfluxDB line protocol to this file')
+    .option('--incidents', 'also group the spurious reauths into incidents (the processor\'s incident grouping, default settings) and print each closed incident after the findings; its points go with the others')
     .option('--no-progress', 'no progress line even on a terminal');
   addConfigOptions(cmd, REPLAY_KEYS);
   cmd.addHelpText('after', '\nExit codes: 0 done, 2 bad usage, unreadable input or unreachable server.');
@@ -84,6 +86,18 @@ export async function run(options: Record<string, unknown>, cmd: Command): Promi
   const pointsFile = options.points as string | undefined;
   let pipeline: Pipeline<unknown> | undefined;
   let findings = 0;
+  const grouper = options.incidents === true ? new IncidentGrouper() : undefined;
+  let incidents = 0;
+  const onIncident = (o: IncidentOutput) => {
+    if (o.type === 'point') {
+      const line = toLineProtocol(o.point);
+      if (pointsFile) points.push(line);
+      sink?.push(line);
+    } else if (o.incident.state === 'closed') {
+      incidents += 1;
+      bar.print(process.stdout, format === 'json' ? `${JSON.stringify(o.incident)}\n` : `${formatIncident(o.incident)}\n`);
+    }
+  };
   try {
     await lastValueFrom(
       new Observable<void>((sub) =>
@@ -96,12 +110,16 @@ export async function run(options: Record<string, unknown>, cmd: Command): Promi
             } else if (o.type === 'finding') {
               findings += 1;
               bar.print(process.stdout, format === 'json' ? `${JSON.stringify(o.finding)}\n` : `${formatFinding(o.finding, { color })}\n`);
+              grouper?.push({ type: 'finding', finding: o.finding }, onIncident);
             } else if (o.type === 'dead-letter') {
               bar.print(process.stderr, `roamwatch replay: skipped an invalid record (${o.code}): ${o.reason.slice(0, 300)}\n`);
             }
           },
           error: (e) => sub.error(e),
-          complete: () => sub.complete(),
+          complete: () => {
+            grouper?.flush(onIncident);
+            sub.complete();
+          },
         }),
       ).pipe(defaultIfEmpty(undefined)),
     );
@@ -120,7 +138,7 @@ export async function run(options: Record<string, unknown>, cmd: Command): Promi
   if (s) {
     const classes = CLASSIFICATIONS.filter((c) => s.reauths[c] > 0).map((c) => `${s.reauths[c]} ${c}`);
     process.stderr.write(
-      `replayed ${s.events} events from ${s.hosts} hosts: ${findings} findings (reauths: ${classes.join(', ') || 'none'}), ${s.rekeys} rekeys, ${s.deadLetters} invalid, ${s.late} late, ${s.duplicates} duplicates\n`,
+      `replayed ${s.events} events from ${s.hosts} hosts: ${findings} findings (reauths: ${classes.join(', ') || 'none'}), ${s.rekeys} rekeys, ${s.deadLetters} invalid, ${s.late} late, ${s.duplicates} duplicates${grouper ? `, ${incidents} incidents` : ''}\n`,
     );
   }
   return EXIT.ok;
