@@ -44,7 +44,10 @@ export const PROCESSOR_KEYS = {
 export function configure(cmd: Command): void {
   cmd.description(
     'Kafka consumer group: correlate route changes with reauthentications per host in event time,\n' +
-      'write InfluxDB points (docs/metrics.md) and publish findings. Runs until SIGTERM.',
+      'write InfluxDB points (docs/metrics.md) and publish findings. Also runs a member of the incident\n' +
+      'grouping (incidents.*): one member of the group reads the whole findings topic and groups spurious\n' +
+      'reauths with one cause across the fleet into incidents (findings topic + roamwatch_incident points).\n' +
+      'Runs until SIGTERM.',
   );
   addConfigOptions(cmd, PROCESSOR_KEYS);
   cmd.addHelpText('after', '\nExit codes: 0 stopped cleanly, 2 bad config or an unreachable server at start (a restart will not help),\n3 the pipeline or the consumer failed while running (a supervisor should restart it).');
