@@ -220,6 +220,15 @@ describe('incidents on the lab fleet: BGP → charon → agents → Kafka → pr
     expect(missing.stderr).toMatch(/no incident inc-0000000000000000/);
   });
 
+  it('when the events topic is replayed (roamwatch replay --from-kafka --incidents), then the same incidents come out: causes, times, gateways, reauths, downtime', async () => {
+    const r = runCli(['replay', '--from-kafka', '--brokers', servers.kafka.brokers.join(','), '--topic', TOPIC, '--incidents', '--incident-quiet-ms', '3000', '--incident-lateness-ms', '2000', '--format', 'json', '--no-progress']);
+    expect(r.code, r.stderr).toBe(0);
+    const replayed = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string }).filter((x): x is Incident => x.type === 'incident');
+    const content = (i: Incident) => ({ cause: i.cause, start: i.start, lastReauth: i.lastReauth, closedAt: i.closedAt, hosts: i.hosts, connections: i.connections, reauths: i.reauths, downtimeMs: i.downtimeMs, gateways: i.gateways });
+    const live = incidents.filter((i) => i.state === 'closed');
+    expect(replayed.map(content)).toEqual(live.map(content));
+  });
+
   it('when Grafana evaluates the incident rule every minute, then it fires once per incident (not once per reauth)', async () => {
     const r = RULES.find((x) => x.uid === 'roamwatch-incident')!;
     const ids = new Set(counted.keys());

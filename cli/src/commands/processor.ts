@@ -9,10 +9,10 @@
 import type { Command } from 'commander';
 import { ConfigError, EXIT, INFLUX_KEYS, KAFKA_CLIENT_KEYS, LOG_KEYS, createLogger, errorMessage, influxSettings, kafkaClientSettings, maskUrl, explainKafkaError } from '@roamwatch/core';
 import type { ConfigTable } from '@roamwatch/core';
-import { startProcessor, startIncidents, formatFinding, formatIncident, incidentConfig } from '@roamwatch/processor';
+import { startProcessor, startIncidents, formatFinding, formatIncident } from '@roamwatch/processor';
 import type { RunningIncidents } from '@roamwatch/processor';
 import { addConfigOptions, loadCommandConfig } from '../config.js';
-import { CORRELATION_KEYS, correlationOptions, kafkajsSecurity } from './pipeline-flags.js';
+import { CORRELATION_KEYS, INCIDENT_TUNING_KEYS, correlationOptions, incidentOptions, kafkajsSecurity } from './pipeline-flags.js';
 
 const TOPIC_RE = /^[A-Za-z0-9._-]{1,249}$/;
 const topicCheck = (v: string) => (v === '' || TOPIC_RE.test(v) ? undefined : 'expected a Kafka topic name: letters, digits, . _ - (max 249)');
@@ -21,9 +21,7 @@ const topicCheck = (v: string) => (v === '' || TOPIC_RE.test(v) ? undefined : 'e
 export const INCIDENT_KEYS = {
   'incidents.enabled': { type: 'bool', default: true, flag: 'incidents', doc: "Run a member of the incidents group: one instance of the group reads the whole findings topic and groups spurious reauths into incidents (needs the findings topic)." },
   'incidents.groupId': { type: 'string', default: '', flag: 'incidents-group', doc: 'Consumer group of the incident grouping ("" = <kafka.groupId>.incidents).' },
-  'incidents.quietPeriodMs': { type: 'int', default: 30_000, min: 1, flag: 'incident-quiet-ms', doc: 'An incident closes when no reauth of its cause came for this long (event time).' },
-  'incidents.allowedLatenessMs': { type: 'int', default: 10_000, min: 0, flag: 'incident-lateness-ms', doc: 'How late a finding may reach the grouping (from another instance) and still join its incident.' },
-  'incidents.updateIntervalMs': { type: 'int', default: 5000, min: 0, flag: 'incident-update-ms', doc: 'Event time between two `updated` reports of a growing incident.' },
+  ...INCIDENT_TUNING_KEYS,
 } as const satisfies ConfigTable;
 
 export const PROCESSOR_KEYS = {
@@ -58,7 +56,7 @@ export async function run(options: Record<string, unknown>): Promise<number> {
     const kafka = kafkaClientSettings(values);
     const influx = influxSettings(values);
     const correlation = correlationOptions(values);
-    const incidents = incidentConfig({ quietPeriodMs: values['incidents.quietPeriodMs'], allowedLatenessMs: values['incidents.allowedLatenessMs'], updateIntervalMs: values['incidents.updateIntervalMs'] });
+    const incidents = incidentOptions(values);
     const warnings = [...kafka.warnings];
     if (values['incidents.enabled'] && values['kafka.findingsTopic'] === 'none') warnings.push('incidents.enabled needs the findings topic: no incidents while kafka.findingsTopic is none');
     if (influx?.token && influx.url.startsWith('http://') && !/^http:\/\/(127\.|localhost|\[::1\])/.test(influx.url)) warnings.push('influx.url is http:// to another host: the InfluxDB token crosses the network in clear; use https://');
