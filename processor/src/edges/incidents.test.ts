@@ -36,3 +36,23 @@ describe('parseFindingMessage', () => {
     expect(parseFindingMessage(Buffer.from(JSON.stringify({ type: 'reauth' })), undefined)).toBeUndefined();
   });
 });
+
+describe('incidents read back from InfluxDB rows', async () => {
+  const { usOf, incidentFromRow, gatewayFromRow } = await import('./incidents-query.js');
+  it('when Flux gives RFC 3339 times with up to 9 digits, then µs are exact', () => {
+    expect(usOf('2026-11-30T18:40:50.163139Z')).toBe(Date.parse('2026-11-30T18:40:50Z') * 1000 + 163_139);
+    expect(usOf('2026-11-30T18:40:50.163139123Z')).toBe(Date.parse('2026-11-30T18:40:50Z') * 1000 + 163_139);
+    expect(usOf('2026-11-30T18:40:50Z')).toBe(Date.parse('2026-11-30T18:40:50Z') * 1000);
+  });
+  it('when a pivoted roamwatch_incident row is read, then it is the incident that wrote it (gateways from their own rows)', () => {
+    const i = incidentFromRow({
+      _time: '2026-11-30T18:40:50.180377Z', incident_id: 'inc-1', trigger_kind: 'route', state: 'closed', cause: 'route added 198.51.100.0/24', trigger_op: 'added',
+      trigger_target: '198.51.100.0/24', trigger: 'route 198.51.100.0/24 … added', start: '2026-11-30T18:40:50.163139Z', last_reauth: '2026-11-30T18:40:50.180377Z',
+      closed_at: '2026-11-30T18:40:53.180377Z', hosts: 3, connections: 3, reauths: 3, downtime_ms: 150.749, downtime_unknown: 0, revision: 2,
+    });
+    expect(i).toMatchObject({ id: 'inc-1', state: 'closed', hosts: 3, reauths: 3, downtimeMs: 150.749, start: '2026-11-30T18:40:50.163139Z', cause: { kind: 'route', op: 'added', target: '198.51.100.0/24' } });
+    expect(i.anchorUs - i.startUs).toBe(17_238);
+    expect(i.closedAtUs! - i.lastReauthUs).toBe(3_000_000);
+    expect(gatewayFromRow({ host: 'gw0', conns: 'rw,rw2', reauths: 2, downtime_ms: 10, fix: '' })).toMatchObject({ host: 'gw0', conns: ['rw', 'rw2'], fix: null });
+  });
+});
