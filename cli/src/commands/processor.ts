@@ -33,7 +33,7 @@ export const PROCESSOR_KEYS = {
   'kafka.findingsTopic': { type: 'string', default: 'roamwatch.findings', flag: 'findings-topic', doc: "Findings topic ('none' disables).", check: (v: string) => (v === 'none' ? undefined : topicCheck(v)) },
   'kafka.deadLetterTopic': { type: 'string', default: '', flag: 'dead-letter-topic', doc: 'Dead-letter topic ("" = <kafka.topic>.dead-letter).', check: topicCheck },
   maxInFlight: { type: 'int', default: 50_000, min: 1, flag: 'max-in-flight', doc: 'Outputs (points, findings, dead letters) not yet acknowledged before consumption pauses.' },
-  printFindings: { type: ['none', 'text', 'json'] as const, default: 'none', flag: 'print-findings', doc: 'Also print findings on stdout.' },
+  printFindings: { type: ['none', 'text', 'json'] as const, default: 'none', flag: 'print-findings', doc: 'Also print findings (and the incident reports of this member of the incident grouping) on stdout.' },
   ...INFLUX_KEYS,
   ...CORRELATION_KEYS,
   ...INCIDENT_KEYS,
