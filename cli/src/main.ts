@@ -18,6 +18,7 @@ export const SUBCOMMANDS: Entry[] = [
   { name: 'watch', summary: 'one gateway, no Kafka: agent sources and the correlation pipeline in one process, findings on the terminal', load: () => import('./commands/watch.js') },
   { name: 'doctor', summary: 'check every IKE_SA against the routing table now: which ones the next route change will reauthenticate, and the fix', load: () => import('./commands/doctor.js') },
   { name: 'replay', summary: 're-run the correlation over recorded events (a JSON-lines file or a Kafka topic)', load: () => import('./commands/replay.js') },
+  { name: 'incidents', summary: 'list recent incidents (one routing event, many gateways) or show one with its gateways and fixes (from InfluxDB)', load: () => import('./commands/incidents.js') },
 ];
 
 export function buildProgram(): Command {

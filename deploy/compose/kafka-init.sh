@@ -26,7 +26,8 @@ acl User:roamwatch-agent --topic "$events" --operation Write --operation Describ
 # Processor: read the events in its group, publish findings and dead letters.
 acl User:roamwatch-processor --topic "$events" --operation Read --operation Describe
 acl User:roamwatch-processor --group roamwatch-processor --operation Read
-acl User:roamwatch-processor --topic roamwatch.findings --operation Write --operation Describe --operation Create
+acl User:roamwatch-processor --group roamwatch-processor.incidents --operation Read
+acl User:roamwatch-processor --topic roamwatch.findings --operation Read --operation Write --operation Describe --operation Create
 acl User:roamwatch-processor --topic "$events.dead-letter" --operation Write --operation Describe --operation Create
 acl User:roamwatch-processor --group roamwatch-replay- --resource-pattern-type prefixed --operation Read
 # The events topic itself, with the partitions the processor scales to.

@@ -170,6 +170,24 @@ export const RULES: AlertRule[] = [
       `Fires per processor instance when its latest self-reported lag_ms (roamwatch_processor, last 5 minutes) is > ${PROCESSOR_LAG_BOUND_MS} ms ` +
       'on every evaluation for 5 minutes. No data at all (no instance reported for 5 minutes) alerts too: the processor is down.',
   }),
+  rule({
+    uid: 'roamwatch-incident',
+    title: 'Fleet incident: spurious reauths with one cause',
+    query: A.incident,
+    rangeSeconds: 15 * 60,
+    reducer: 'last',
+    evaluator: { type: 'gt', params: [0] },
+    for: '0s',
+    noDataState: 'OK',
+    severity: 'warning',
+    dashboardUid: DASHBOARD_UIDS.incidents,
+    panelId: PANEL_IDS.incidentsTimeline,
+    summary: 'Incident {{ $labels.incident_id }}: {{ $values.B }} gateway(s) reauthenticated for one cause',
+    description:
+      'One alert per incident (instead of one per reauth: the rule "Spurious IKE_SA reauthentication" stays for per-connection paging). ' +
+      'Fires per incident_id as soon as (for 0s) an incident started in the last 15 minutes (roamwatch_incident points sit at the incident start; the value is its gateways so far, > 0); ' +
+      'it resolves 15 minutes after the incident started. No data (no incident) is OK. The incidents dashboard shows its cause, gateways and fixes.',
+  }),
 ];
 
 export function alertingFile(): AlertingFile {

@@ -35,6 +35,7 @@ export const PANEL_IDS = {
   fleetAtRisk: 6,
   fleetSilent: 7,
   pipelineProcessorLag: 8,
+  incidentsTimeline: 3,
 } as const;
 
 // ------------------------------------------------------------------ small builders
@@ -168,6 +169,26 @@ function connVariable(): QueryVariable {
     options: [],
     regex: '',
     sort: 1,
+    hide: 0,
+  };
+}
+
+function incidentVariable(): QueryVariable {
+  return {
+    type: 'query',
+    name: 'incident',
+    label: 'Incident',
+    datasource: DASHBOARD_DATASOURCE,
+    query: Q.vars.incident,
+    definition: Q.vars.incident,
+    refresh: 2,
+    multi: true,
+    includeAll: true,
+    allValue: '.*',
+    current: {},
+    options: [],
+    regex: '',
+    sort: 2,
     hide: 0,
   };
 }
@@ -352,6 +373,23 @@ export function fleetOverview(): Dashboard {
         bars: true,
         stack: true,
       }),
+      table({
+        id: 12,
+        title: 'Fixed since',
+        description:
+          'IKE_SAs whose path moved out of at risk and stayed so: the time is when (roamwatch_path_change). With "SAs at risk: what to change" this is the at-risk inventory of a remediation campaign; an SA at risk again leaves this table.',
+        gridPos: { x: 0, y: 36, w: 14, h: 8 },
+        targets: [target(Q.fleet.fixedSince, { format: 'table' })],
+        timeFrom: '30d',
+      }),
+      table({
+        id: 13,
+        title: 'Remediation campaign by gateway',
+        description: 'Per gateway, IKE_SAs that were at risk within 30 days: how many are fixed now and how many are still at risk.',
+        gridPos: { x: 14, y: 36, w: 10, h: 8 },
+        targets: [target(Q.fleet.fixedByGateway, { format: 'table' })],
+        timeFrom: '30d',
+      }),
     ],
   });
 }
@@ -441,16 +479,46 @@ export function gatewayDrilldown(): Dashboard {
 export function incidentTable(): Dashboard {
   return dashboard({
     uid: DASHBOARD_UIDS.incidents,
-    title: 'roamwatch / Spurious reauth incidents',
-    description: 'Each spurious reauthentication: what triggered it, how long charon took, the downtime it caused and the fix.',
-    templating: { list: [hostVariable({ multi: true })] },
+    title: 'roamwatch / Incidents',
+    description:
+      'Incidents: spurious reauths on many gateways with one cause (one upstream route change), grouped by the processor; ' +
+      'per incident its gateways, connections, reauths, downtime, the common trigger and the fix per gateway. Below: every spurious reauth on its own.',
+    templating: { list: [incidentVariable(), hostVariable({ multi: true })] },
+    annotations: [influxAnnotation('Incidents', Q.incidents.annoIncidents, 'red', { text: 'cause', tags: 'incident_id,trigger_kind' })],
     from: 'now-7d',
     panels: [
+      timeseries({
+        id: PANEL_IDS.incidentsTimeline,
+        title: 'Incidents: gateways hit',
+        description: 'One bar per incident at its start: how many gateways reauthenticated for its cause. Red annotations mark each incident with its cause.',
+        gridPos: { x: 0, y: 0, w: W, h: 7 },
+        targets: [target(Q.incidents.timeline, { alias: '$tag_incident_id' })],
+        bars: true,
+        stack: true,
+      }),
+      table({
+        id: 4,
+        title: 'Incidents',
+        description:
+          'Newest first, the latest report of each: `state` opened / updated / closed (after the quiet period), `cause` the common trigger (kind, op, prefix), ' +
+          '`trigger` one gateway\'s view of it, gateways (`hosts`), `connections`, `reauths` and total tunnel `downtime_ms`.',
+        gridPos: { x: 0, y: 7, w: W, h: 8 },
+        targets: [target(Q.incidents.list, { format: 'table' })],
+        overrides: [unitOverride('downtime_ms', 'ms')],
+      }),
+      table({
+        id: 5,
+        title: 'Gateways of the incident',
+        description: 'The gateways of the incident(s) chosen in the Incident variable: connections, reauths and downtime on each, and the fix that would have prevented it there.',
+        gridPos: { x: 0, y: 15, w: W, h: 9 },
+        targets: [target(Q.incidents.gateways, { format: 'table' })],
+        overrides: [unitOverride('downtime_ms', 'ms')],
+      }),
       table({
         id: 1,
         title: 'Spurious reauths',
         description: 'Newest first. `trigger` is the route/address/link change that armed charon\'s roam job; `fix` is what to change on the gateway.',
-        gridPos: { x: 0, y: 0, w: W, h: 14 },
+        gridPos: { x: 0, y: 24, w: W, h: 14 },
         targets: [target(Q.incidents.table, { format: 'table' })],
         overrides: [unitOverride('latency_ms', 'ms'), unitOverride('downtime_ms', 'ms')],
       }),
@@ -458,7 +526,7 @@ export function incidentTable(): Dashboard {
         id: 2,
         title: 'By gateway and connection',
         description: 'Spurious reauths, total downtime and mean latency (route change → reauth) per host and connection.',
-        gridPos: { x: 0, y: 14, w: W, h: 8 },
+        gridPos: { x: 0, y: 38, w: W, h: 8 },
         targets: [target(Q.incidents.downtimeByConn, { format: 'table' })],
         overrides: [unitOverride('downtime_s', 's'), unitOverride('mean_latency_ms', 'ms')],
       }),

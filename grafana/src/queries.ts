@@ -27,6 +27,9 @@ export const M = {
   netChanges: 'roamwatch_net_changes',
   path: 'roamwatch_path',
   remediation: 'roamwatch_remediation',
+  pathChange: 'roamwatch_path_change',
+  incident: 'roamwatch_incident',
+  incidentHost: 'roamwatch_incident_host',
   agent: 'roamwatch_agent',
   processor: 'roamwatch_processor',
 } as const;
@@ -45,6 +48,7 @@ export const PROCESSOR_LAG_BOUND_MS = 60_000;
 const hostF = `"host" =~ /^$host$/`;
 const connF = `"conn" =~ /^$conn$/`;
 const instF = `"instance" =~ /^$instance$/`;
+const incF = `"incident_id" =~ /^$incident$/`;
 
 /** Per-host heartbeat counts over the last SILENT_WINDOW_MIN minutes (newest value = now). */
 function heartbeatsRecent(where: string): string {
@@ -63,6 +67,7 @@ export const Q = {
     hostAny: `SHOW TAG VALUES FROM "${M.reauth}", "${M.sa}", "${M.path}", "${M.agent}" WITH KEY = "host"`,
     conn: `SHOW TAG VALUES FROM "${M.sa}", "${M.path}", "${M.reauth}" WITH KEY = "conn" WHERE ${hostF}`,
     instance: `SHOW TAG VALUES FROM "${M.processor}" WITH KEY = "instance"`,
+    incident: `SHOW TAG VALUES FROM "${M.incident}" WITH KEY = "incident_id"`,
   },
   fleet: {
     spuriousOverTime:
@@ -93,6 +98,19 @@ export const Q = {
       `GROUP BY time($__interval), "host", "applied_by" fill(0)`,
     agentsSilent:
       `SELECT count("heartbeats") FROM (${heartbeatsRecent(`${hostF} AND `)}) WHERE "heartbeats" = 0`,
+    /**
+     * "Fixed since": IKE_SAs whose latest move (roamwatch_path_change, 30-day override) took them
+     * out of at risk; the row's time is when. An SA at risk again drops out.
+     */
+    fixedSince:
+      `SELECT "host", "conn", "verdict", "reason_code", "previous", "unique_id" FROM (` +
+      `SELECT last("fixed") AS "fixed", "verdict", "reason_code", "previous", "unique_id" FROM "${M.pathChange}" ` +
+      `WHERE ${hostF} AND $timeFilter GROUP BY "host", "conn") WHERE "fixed" = 1`,
+    /** Per gateway: IKE_SAs that were ever at risk (in the 30-day range), how many are fixed now and how many are still at risk. */
+    fixedByGateway:
+      `SELECT sum("fixed") AS "fixed", count("fixed") - sum("fixed") AS "still_at_risk" FROM (` +
+      `SELECT last("fixed") AS "fixed" FROM "${M.pathChange}" ` +
+      `WHERE ${hostF} AND $timeFilter GROUP BY "host", "conn") GROUP BY "host"`,
   },
   gateway: {
     reauthsByConnClass:
@@ -123,6 +141,20 @@ export const Q = {
       `SELECT "trigger", "fix", "class"::tag, "conn"::tag FROM "${M.reauth}" WHERE ${hostF} AND ${connF} AND $timeFilter`,
   },
   incidents: {
+    /** One row per incident, its latest report (each report overwrites the point at the incident's start). */
+    list:
+      `SELECT "incident_id", "state", "cause", "trigger", "hosts", "connections", "reauths", "downtime_ms", "last_reauth", "closed_at" ` +
+      `FROM "${M.incident}" WHERE ${incF} AND $timeFilter ORDER BY time DESC LIMIT 500`,
+    /** Timeline: gateways hit per incident, at the incident's start. */
+    timeline:
+      `SELECT last("hosts") AS "hosts" FROM "${M.incident}" WHERE ${incF} AND $timeFilter ` +
+      `GROUP BY time($__interval), "incident_id" fill(none)`,
+    /** The affected gateways of the chosen incident(s): reauths, downtime and the fix that would have prevented it. */
+    gateways:
+      `SELECT "host", "incident_id", "conns", "reauths", "downtime_ms", "fix", "first_reauth" FROM "${M.incidentHost}" ` +
+      `WHERE ${incF} AND ${hostF} AND $timeFilter LIMIT 5000`,
+    annoIncidents:
+      `SELECT "cause", "hosts", "reauths", "incident_id"::tag, "trigger_kind"::tag FROM "${M.incident}" WHERE ${incF} AND $timeFilter`,
     table:
       `SELECT "host", "conn", "trigger_kind", "trigger", "latency_ms", "downtime_ms", "fix", ` +
       `"old_unique_id", "new_unique_id", "local_before", "remote_before", "finding_id" FROM "${M.reauth}" ` +
@@ -174,4 +206,6 @@ export const A = {
   saAtRisk: `SELECT last("at_risk") FROM "${M.path}" WHERE $timeFilter GROUP BY "host", "conn"`,
   agentSilent: heartbeatsRecent(''),
   processorLag: `SELECT last("lag_ms") FROM "${M.processor}" WHERE $timeFilter GROUP BY "instance", "group"`,
+  /** One instance per incident: its latest report within the range (points sit at the incident's start). */
+  incident: `SELECT last("hosts") FROM "${M.incident}" WHERE $timeFilter GROUP BY "incident_id"`,
 } as const;

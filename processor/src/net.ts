@@ -49,6 +49,8 @@ export interface NetChange {
   kind: NetKind;
   op: NetOp;
   summary: string;
+  /** What changed, for grouping (incidents.ts): a route's destination prefix, an address with its length, a link's name, a rule's selector. */
+  target: string;
 }
 
 const KINDS: Record<string, [NetKind, NetOp]> = {
@@ -75,26 +77,29 @@ export function netChange(e: RoamwatchEvent): NetChange | undefined {
     case 'route.added':
     case 'route.removed': {
       const op = e.kind === 'route.added' ? 'added' : 'removed';
-      return { kind: 'route', op, summary: `route ${describeRoute(e.payload.route)} ${op}` };
+      return { kind: 'route', op, target: e.payload.route.dst, summary: `route ${describeRoute(e.payload.route)} ${op}` };
     }
     case 'route.replaced':
-      return { kind: 'route', op: 'replaced', summary: `route ${describeRoute(e.payload.old)} replaced by ${describeRoute(e.payload.route)}` };
+      return { kind: 'route', op: 'replaced', target: e.payload.route.dst, summary: `route ${describeRoute(e.payload.old)} replaced by ${describeRoute(e.payload.route)}` };
     case 'address.added':
     case 'address.removed': {
       const op = e.kind === 'address.added' ? 'added' : 'removed';
-      return { kind: 'address', op, summary: `address ${describeAddress(e.payload.address)} ${op}` };
+      return { kind: 'address', op, target: `${e.payload.address.address}/${e.payload.address.prefixLen}`, summary: `address ${describeAddress(e.payload.address)} ${op}` };
     }
     case 'link.added':
     case 'link.removed': {
       const op = e.kind === 'link.added' ? 'added' : 'removed';
-      return { kind: 'link', op, summary: `link ${describeLink(e.payload.link)} ${op}` };
+      return { kind: 'link', op, target: e.payload.link.ifName, summary: `link ${describeLink(e.payload.link)} ${op}` };
     }
     case 'link.changed':
-      return { kind: 'link', op: 'changed', summary: `link ${e.payload.old.ifName} changed: ${describeLink(e.payload.old)} → ${describeLink(e.payload.link)}` };
+      return { kind: 'link', op: 'changed', target: e.payload.link.ifName, summary: `link ${e.payload.old.ifName} changed: ${describeLink(e.payload.old)} → ${describeLink(e.payload.link)}` };
     case 'rule.added':
     case 'rule.removed': {
       const op = e.kind === 'rule.added' ? 'added' : 'removed';
-      return { kind: 'rule', op, summary: `rule ${describeRule(e.payload.rule)} ${op}` };
+      {
+        const rule = describeRule(e.payload.rule);
+        return { kind: 'rule', op, target: rule, summary: `rule ${rule} ${op}` };
+      }
     }
     default:
       return undefined;

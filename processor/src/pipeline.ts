@@ -15,6 +15,9 @@
  * `roamwatch processor`, `watch` and `replay` run); `decodeEvents`, `orderByEventTime`,
  * `correlate` and `project` are the stages alone, as operators, for tests. No I/O and no
  * clock: ticks come in as input items from the edge.
+ *
+ * Incidents (incidents.ts, IncidentGrouper) are grouped behind this chain, on the findings of every
+ * instance (edges/incidents.ts), not inside it: one instance sees only its partitions' hosts.
  */
 import type { OperatorFunction } from 'rxjs';
 import type { RoamwatchEvent } from '@roamwatch/core';

@@ -9,6 +9,7 @@
  *   route/address/link/rule    → roamwatch_net_changes (counts per `netWindowMs` window,
  *                                written when the host's clock passes the window's end)
  *   reauth finding             → roamwatch_reauth (just before the finding itself)
+ *   at-risk finding            → roamwatch_path_change (into or out of at risk: "fixed since")
  *
  * Pure and synchronous like the tracker: points carry event time only, so a replay writes the
  * same points. Everything else (findings, dead letters, releases) passes through unchanged and
@@ -19,7 +20,7 @@ import type { CorrelationConfig } from './config.js';
 import { correlationConfig } from './config.js';
 import type { CorrelatedItem } from './correlate.js';
 import type { Stage, Emit } from './stage.js';
-import type { PipelineOutput, MetricPoint, ReauthFinding } from './types.js';
+import type { PipelineOutput, MetricPoint, ReauthFinding, AtRiskFinding } from './types.js';
 import { netKind } from './net.js';
 import { nsOf } from './points.js';
 import { bestFix } from './reauth-tracker.js';
@@ -71,6 +72,7 @@ export class MetricsProjection<R> implements Stage<CorrelatedItem<R>, PipelineOu
         return;
       case 'finding':
         if (item.finding.type === 'reauth') this.point(emit, reauthPoint(item.finding));
+        else this.point(emit, pathChangePoint(item.finding));
         emit(item);
         return;
       default:
@@ -237,6 +239,24 @@ export function reauthPoint(f: ReauthFinding): MetricPoint {
     tags: { host: f.host, conn: f.conn, class: f.classification, trigger_kind: first?.kind ?? 'none' },
     ints: { count: 1 },
     floats,
+    strings,
+    timeNs: nsOf(f.timeUs),
+  };
+}
+
+/**
+ * roamwatch_path_change: an IKE_SA moved into (`fixed` 0) or out of (`fixed` 1) at risk. The
+ * latest point per host and connection says whether it is fixed now and since when (its time):
+ * the "fixed since" column of the fleet's at-risk inventory (docs/grafana.md).
+ */
+export function pathChangePoint(f: AtRiskFinding): MetricPoint {
+  const strings: Record<string, string> = { verdict: f.verdict, reason_code: f.reasonCode, unique_id: f.uniqueId, finding_id: f.id };
+  if (f.previous) strings.previous = f.previous;
+  if (f.fix) strings.fix = f.fix.command;
+  return {
+    measurement: 'roamwatch_path_change',
+    tags: { host: f.host, conn: f.conn },
+    ints: { at_risk: f.atRisk ? 1 : 0, fixed: f.atRisk ? 0 : 1 },
     strings,
     timeNs: nsOf(f.timeUs),
   };

@@ -435,7 +435,10 @@ export class ReauthTracker {
     const nw = p.newSa;
     if (!nw && !intent?.roamLine && !intent?.reauthLine && !p.reauthTask && !p.manualLine) return; // an SA went down; no reauth
     const newIntent = nw ? h.intents.get(nw.uid) : undefined;
-    const triggers: Trigger[] = p.triggers.slice(0, this.cfg.maxTriggers).map((n) => ({ kind: n.kind, summary: netChange(n.event)?.summary ?? n.event.kind, time: formatUs(n.timeUs), timeUs: n.timeUs, eventId: n.id }));
+    const triggers: Trigger[] = p.triggers.slice(0, this.cfg.maxTriggers).map((n) => {
+      const c = netChange(n.event);
+      return { kind: n.kind, summary: c?.summary ?? n.event.kind, ...(c ? { op: c.op, target: c.target } : {}), time: formatUs(n.timeUs), timeUs: n.timeUs, eventId: n.id };
+    });
     const removal = this.removal(h, p);
     const conn = h.conns.get(p.conn);
     const ageS = old.upUs !== undefined ? Math.round((p.startUs - old.upUs) / 1e6) : old.establishedS;

@@ -34,4 +34,21 @@ describe('remediation progress (path.verdict with remediation)', () => {
       /^roamwatch_remediation,applied_by=roamwatch,conn=dc2,host=gw-17 count=1i,fix="198\.51\.100\.7 dev eth0 src 192\.0\.2\.1",journal_id="20261130T160102Z-a1b2c3",unique_id="7" \d+$/,
     );
   });
+
+  it('when an SA goes into and then out of at risk, then roamwatch_path_change says fixed 0 then 1, the latest point giving "fixed since"', async () => {
+    const base = { ikeSaName: 'dc2', uniqueId: '7', localHost: '192.0.2.1', remoteHost: '198.51.100.7', reason: '', fixes: [] };
+    const h = new HostScript('gw-18')
+      .snapshot([], [{ name: 'dc2', localAddrs: ['gw.example.net'] }])
+      .after(10)
+      .emit('path.verdict', { ...base, verdict: 'at-risk', reasonCode: 'no-route-leads-to-source', consequence: 'reauth' })
+      .after(5000)
+      .emit('path.verdict', { ...base, verdict: 'valid', previous: 'at-risk', reasonCode: 'route-with-prefsrc', remediation: { fix: '198.51.100.7 dev eth0 src 192.0.2.1', appliedBy: 'by-hand' } });
+    const out = await run(h);
+    const pts = out.flatMap((o) => (o.type === 'point' && o.point.measurement === 'roamwatch_path_change' ? [o.point] : []));
+    expect(pts.map((p) => [p.tags, p.ints])).toEqual([
+      [{ host: 'gw-18', conn: 'dc2' }, { at_risk: 1, fixed: 0 }],
+      [{ host: 'gw-18', conn: 'dc2' }, { at_risk: 0, fixed: 1 }],
+    ]);
+    expect(BigInt(pts[1]!.timeNs) - BigInt(pts[0]!.timeNs)).toBeGreaterThanOrEqual(5_000_000_000n);
+  });
 });

@@ -27,8 +27,8 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { from, lastValueFrom, toArray } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InfluxSink, processEvents, toLineProtocol } from '@roamwatch/processor';
-import type { MetricPoint, PipelineInput } from '@roamwatch/processor';
+import { IncidentGrouper, InfluxSink, processEvents, toLineProtocol } from '@roamwatch/processor';
+import type { Incident, IncidentOutput, MetricPoint, PipelineInput, ReauthFinding } from '@roamwatch/processor';
 import { servers, uniqueRunId, START_COMMAND } from '../setup/servers.js';
 import { allDashboards } from '../../grafana/src/dashboards.js';
 import { RULES } from '../../grafana/src/alerting.js';
@@ -164,6 +164,43 @@ function scenarioLines(): string[] {
   return out;
 }
 
+// ------------------------------------------------------------------ incidents (the processor's grouping)
+
+/** Two upstream flaps: the first hits three gateways 50 minutes ago, the second two gateways 10 minutes ago. */
+const INC_HOSTS = [0, 1, 2].map((k) => `gw-inc${k}-${RUN}`);
+const FLAPS = [
+  { at: E - 50 * MIN, prefix: '203.0.113.0/24', op: 'added' as const, hosts: INC_HOSTS },
+  { at: E - 10 * MIN, prefix: '198.51.100.0/24', op: 'removed' as const, hosts: INC_HOSTS.slice(0, 2) },
+];
+function incidentFinding(host: string, atMs: number, prefix: string, op: 'added' | 'removed'): ReauthFinding {
+  const timeUs = atMs * 1000;
+  return {
+    type: 'reauth', id: `${host}/${CONN}/1/${timeUs}`, host, conn: CONN, classification: 'spurious', reason: '', order: 'break-before-make',
+    time: new Date(atMs).toISOString(), timeUs, oldUniqueId: '1', newUniqueId: '2', localBefore: LOCAL, localAfter: LOCAL, remoteBefore: PEER, remoteAfter: PEER,
+    latencyMs: 101, downtimeMs: 10,
+    triggers: [{ kind: 'route', op, target: prefix, summary: `route ${prefix} via 10.9.0.1 dev up0 table main proto bird metric 32 ${op}`, time: '', timeUs: timeUs - 101_000, eventId: `${host}-${timeUs}` }],
+    moreTriggers: 0, evidence: [], fix: { rank: 1, command: FIX } as unknown as ReauthFinding['fix'],
+  };
+}
+/** The grouping's outputs for the two flaps (findings 30 ms apart per gateway), as the processor's incidents edge gets them. */
+function incidentOutputs(): IncidentOutput[] {
+  const g = new IncidentGrouper({ quietPeriodMs: 30_000, allowedLatenessMs: 10_000 });
+  const out: IncidentOutput[] = [];
+  for (const f of FLAPS) f.hosts.forEach((h, i) => g.push({ type: 'finding', finding: incidentFinding(h, f.at + i * 30, f.prefix, f.op) }, (o) => out.push(o)));
+  g.flush((o) => out.push(o));
+  return out;
+}
+const INCIDENTS: Incident[] = incidentOutputs().flatMap((o) => (o.type === 'incident' && o.incident.state === 'closed' ? [o.incident] : []));
+
+/** "Fixed since": the fix gateway's SA went into at risk 40 minutes ago and out of it 30 minutes ago; the bug gateway's stays at risk. */
+function pathChangeLines(): string[] {
+  return [
+    line('roamwatch_path_change', { host: H.fix, conn: CONN }, { at_risk: int(1), fixed: int(0), verdict: 'at-risk', reason_code: 'no-route-to-local-address', unique_id: '1', finding_id: `${RUN}-p1`, fix: FIX }, E - 40 * MIN),
+    line('roamwatch_path_change', { host: H.fix, conn: CONN }, { at_risk: int(0), fixed: int(1), verdict: 'valid', previous: 'at-risk', reason_code: 'route-with-src', unique_id: '1', finding_id: `${RUN}-p2` }, E - 30 * MIN),
+    line('roamwatch_path_change', { host: H.bug, conn: CONN }, { at_risk: int(1), fixed: int(0), verdict: 'at-risk', reason_code: 'no-route-to-local-address', unique_id: '1', finding_id: `${RUN}-p3`, fix: FIX }, E - 40 * MIN),
+  ];
+}
+
 async function write(lines: string[]): Promise<void> {
   const res = await fetch(`${url}/api/v2/write?bucket=${encodeURIComponent(bucket)}&precision=ns`, {
     method: 'POST',
@@ -182,7 +219,7 @@ const panel = (uid: string, title: string): Panel => dash(uid).panels.find((p) =
 const VARS: Record<string, Record<string, VarValue>> = {
   'roamwatch-fleet': { host: [H.bug, H.fix, H.silent, H.fresh] },
   'roamwatch-gateway': { host: [H.bug], conn: { all: '.*' } },
-  'roamwatch-incidents': { host: [H.bug, H.fix] },
+  'roamwatch-incidents': { incident: INCIDENTS.map((i) => i.id), host: [H.bug, H.fix, ...INC_HOSTS] },
   'roamwatch-pipeline': { host: [H.bug, H.fix, H.silent], instance: [P.ok, P.slow] },
 };
 
@@ -227,12 +264,14 @@ beforeAll(async () => {
     throw new Error(`InfluxDB is not reachable at ${url} (${String(err)}); start it with: ${START_COMMAND}`);
   }
   await write(scenarioLines());
+  await write([...pathChangeLines(), ...incidentOutputs().flatMap((o) => (o.type === 'point' ? [toLineProtocol(o.point)] : []))]);
   recorded = await replayRecorded();
 });
 
 afterAll(async () => {
   // Leave nothing behind on a long-lived server: drop this run's series (InfluxDB 1.x).
-  const hosts = Object.values(H).join('|');
+  const hosts = [...Object.values(H), ...INC_HOSTS].join('|');
+  await run(`DROP SERIES FROM "roamwatch_incident" WHERE "incident_id" =~ /^(${INCIDENTS.map((i) => i.id).join('|')})$/`).catch(() => undefined);
   const instances = Object.values(P).join('|');
   await run(`DROP SERIES WHERE "host" =~ /^(${hosts})$/`).catch(() => undefined);
   await run(`DROP SERIES WHERE "instance" =~ /^(${instances})$/`).catch(() => undefined);
@@ -383,6 +422,47 @@ describe('pipeline health', () => {
   });
 });
 
+describe('incidents view', () => {
+  const I = 'roamwatch-incidents';
+  it('the grouping made two incidents: three gateways for the first flap, two for the second', () => {
+    expect(INCIDENTS.map((i) => [i.cause.key, i.hosts, i.reauths])).toEqual([
+      ['route added 203.0.113.0/24', 3, 3],
+      ['route removed 198.51.100.0/24', 2, 2],
+    ]);
+  });
+  it('lists both incidents, newest first, closed, with cause, gateways, connections, reauths and downtime', async () => {
+    const table = rows(await runPanel(I, 'Incidents'));
+    expect(table.map((r) => [r['incident_id'], r['state'], r['cause'], r['hosts'], r['connections'], r['reauths'], r['downtime_ms']])).toEqual([
+      [INCIDENTS[1]!.id, 'closed', 'route removed 198.51.100.0/24', 2, 2, 2, 20],
+      [INCIDENTS[0]!.id, 'closed', 'route added 203.0.113.0/24', 3, 3, 3, 30],
+    ]);
+  });
+  it('the timeline has one bar per incident (gateways hit) and one annotation per incident naming its cause', async () => {
+    expect(sums(await runPanel(I, 'Incidents: gateways hit'))).toEqual({ [`incident_id=${INCIDENTS[0]!.id}`]: 3, [`incident_id=${INCIDENTS[1]!.id}`]: 2 });
+    const anno = dash(I).annotations.list.find((a) => a.name === 'Incidents') ?? expect.fail('no Incidents annotation');
+    const r = rows(await run(interpolate(anno.query!, { fromMs: E - RANGE_MS, toMs: E, intervalMs: INTERVAL_MS, vars: VARS[I]! })));
+    expect(r.map((x) => x['cause']).sort()).toEqual(['route added 203.0.113.0/24', 'route removed 198.51.100.0/24']);
+  });
+  it('per incident: its gateways, each with reauths, downtime and the fix', async () => {
+    const one = { ...VARS[I]!, incident: [INCIDENTS[1]!.id] };
+    const p = panel(I, 'Gateways of the incident');
+    const table = rows(await run(interpolate(p.targets![0]!.query, { fromMs: E - RANGE_MS, toMs: E, intervalMs: INTERVAL_MS, vars: one })));
+    expect(table.map((r) => [r['host'], r['reauths'], r['downtime_ms'], r['fix'], r['conns']]).sort()).toEqual(INC_HOSTS.slice(0, 2).map((h) => [h, 1, 10, FIX, CONN]));
+  });
+});
+
+describe('fleet at-risk inventory: fixed since', () => {
+  const F = 'roamwatch-fleet';
+  it('the SA fixed 30 minutes ago is listed with that time; the one still at risk is not', async () => {
+    const table = rows(await runPanel(F, 'Fixed since'));
+    expect(table.map((r) => [r['host'], r['conn'], r['verdict'], r['time']])).toEqual([[H.fix, CONN, 'valid', E - 30 * MIN]]);
+  });
+  it('per gateway: fixed and still at risk', async () => {
+    const table = rows(await runPanel(F, 'Remediation campaign by gateway')).filter((r) => r['host'] === H.fix || r['host'] === H.bug);
+    expect(Object.fromEntries(table.map((r) => [r['host'], [r['fixed'], r['still_at_risk']]]))).toEqual({ [H.fix]: [1, 0], [H.bug]: [0, 1] });
+  });
+});
+
 describe('alert rules (Grafana evaluation emulated: reduce + threshold + for)', () => {
   const rule = (uid: string): (typeof RULES)[number] => RULES.find((r) => r.uid === uid) ?? expect.fail(`no rule ${uid}`);
   const mine = new Set([H.bug, H.fix, H.silent, H.fresh, ...Object.values(P)]);
@@ -424,6 +504,20 @@ describe('alert rules (Grafana evaluation emulated: reduce + threshold + for)', 
 
   it('processor lag: fires for the instance above the bound for 5 minutes only', async () => {
     expect(await states('roamwatch-processor-lag')).toEqual({ [P.ok]: 'Normal', [P.slow]: 'Alerting' });
+  });
+
+  it('incident: fires exactly once per incident over the hour (one alert instance per incident, not per reauth), and resolves', async () => {
+    const r = rule('roamwatch-incident');
+    const ids = new Set(INCIDENTS.map((i) => i.id));
+    const fired = new Map<string, number>();
+    let before = new Map<string, string>();
+    for (let t = E - 60 * MIN; t <= E + 20 * MIN; t += MIN) {
+      const now = new Map([...(await ruleStates(r, { atMs: t, intervalMs: MIN, run })).values()].filter((s) => ids.has(s.labels['incident_id']!)).map((s) => [s.labels['incident_id']!, s.state]));
+      for (const [id, st] of now) if (st === 'Alerting' && before.get(id) !== 'Alerting') fired.set(id, (fired.get(id) ?? 0) + 1);
+      before = now;
+    }
+    expect(Object.fromEntries(fired)).toEqual(Object.fromEntries(INCIDENTS.map((i) => [i.id, 1])));
+    expect([...before.values()]).toEqual([]);
   });
 
   it('no rule fires for anything on the fixed gateway', async () => {

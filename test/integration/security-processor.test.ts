@@ -48,6 +48,9 @@ beforeAll(async () => {
   await allow('User:roamwatch-processor', AclResourceTypes.TOPIC, TOPIC, [AclOperationTypes.READ, AclOperationTypes.DESCRIBE]);
   for (const t of [FINDINGS, DEAD]) await allow('User:roamwatch-processor', AclResourceTypes.TOPIC, t, [AclOperationTypes.WRITE, AclOperationTypes.DESCRIBE]);
   await allow('User:roamwatch-processor', AclResourceTypes.GROUP, GROUP, [AclOperationTypes.READ]);
+  // the incident grouping (on by default) reads the findings back in its own group
+  await allow('User:roamwatch-processor', AclResourceTypes.TOPIC, FINDINGS, [AclOperationTypes.READ]);
+  await allow('User:roamwatch-processor', AclResourceTypes.GROUP, `${GROUP}.incidents`, [AclOperationTypes.READ]);
 }, 60_000);
 
 afterAll(async () => {

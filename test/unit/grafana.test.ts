@@ -342,7 +342,7 @@ describe('queries follow docs/metrics.md', () => {
         }
     }
     expect(Object.keys(Q)).toEqual(['vars', 'fleet', 'gateway', 'incidents', 'pipeline']);
-    expect(Object.keys(A)).toEqual(['spuriousReauth', 'saAtRisk', 'agentSilent', 'processorLag']);
+    expect(Object.keys(A)).toEqual(['spuriousReauth', 'saAtRisk', 'agentSilent', 'processorLag', 'incident']);
   });
 });
 

@@ -5,8 +5,8 @@
  * options of the Kafka client group (KAFKA_CLIENT_KEYS), the same TLS/SASL for every client.
  */
 import type { KafkaConfig, SASLOptions } from 'kafkajs';
-import { correlationConfig } from '@roamwatch/processor';
-import type { CorrelationConfig } from '@roamwatch/processor';
+import { correlationConfig, incidentConfig } from '@roamwatch/processor';
+import type { CorrelationConfig, IncidentConfig } from '@roamwatch/processor';
 import { kafkaTlsConfig } from '@roamwatch/agent';
 import type { ConfigTable, KafkaClientSettings } from '@roamwatch/core';
 
@@ -22,6 +22,17 @@ export function correlationOptions(values: Record<string, unknown>): Correlation
     attributionWindowMs: values['correlation.attributionWindowMs'],
     pairWindowMs: values['correlation.pairWindowMs'],
   });
+}
+
+/** Incident grouping settings (processor/src/incidents.ts documents each): `processor` and `replay --incidents`. */
+export const INCIDENT_TUNING_KEYS = {
+  'incidents.quietPeriodMs': { type: 'int', default: 30_000, min: 1, flag: 'incident-quiet-ms', doc: 'An incident closes when no reauth of its cause came for this long (event time).' },
+  'incidents.allowedLatenessMs': { type: 'int', default: 10_000, min: 0, flag: 'incident-lateness-ms', doc: 'How late a finding may reach the grouping (from another instance) and still join its incident.' },
+  'incidents.updateIntervalMs': { type: 'int', default: 5000, min: 0, flag: 'incident-update-ms', doc: 'Event time between two `updated` reports of a growing incident.' },
+} as const satisfies ConfigTable;
+
+export function incidentOptions(values: Record<string, unknown>): IncidentConfig {
+  return incidentConfig({ quietPeriodMs: values['incidents.quietPeriodMs'], allowedLatenessMs: values['incidents.allowedLatenessMs'], updateIntervalMs: values['incidents.updateIntervalMs'] });
 }
 
 /** kafkajs client options (ssl, sasl) of the shared Kafka client group. */

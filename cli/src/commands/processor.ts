@@ -9,12 +9,20 @@
 import type { Command } from 'commander';
 import { ConfigError, EXIT, INFLUX_KEYS, KAFKA_CLIENT_KEYS, LOG_KEYS, createLogger, errorMessage, influxSettings, kafkaClientSettings, maskUrl, explainKafkaError } from '@roamwatch/core';
 import type { ConfigTable } from '@roamwatch/core';
-import { startProcessor, formatFinding } from '@roamwatch/processor';
+import { startProcessor, startIncidents, formatFinding, formatIncident } from '@roamwatch/processor';
+import type { RunningIncidents } from '@roamwatch/processor';
 import { addConfigOptions, loadCommandConfig } from '../config.js';
-import { CORRELATION_KEYS, correlationOptions, kafkajsSecurity } from './pipeline-flags.js';
+import { CORRELATION_KEYS, INCIDENT_TUNING_KEYS, correlationOptions, incidentOptions, kafkajsSecurity } from './pipeline-flags.js';
 
 const TOPIC_RE = /^[A-Za-z0-9._-]{1,249}$/;
 const topicCheck = (v: string) => (v === '' || TOPIC_RE.test(v) ? undefined : 'expected a Kafka topic name: letters, digits, . _ - (max 249)');
+
+/** Incident grouping (docs/processor.md "Incidents"; processor/src/incidents.ts documents each setting). */
+export const INCIDENT_KEYS = {
+  'incidents.enabled': { type: 'bool', default: true, flag: 'incidents', doc: "Run a member of the incidents group: one instance of the group reads the whole findings topic and groups spurious reauths into incidents (needs the findings topic)." },
+  'incidents.groupId': { type: 'string', default: '', flag: 'incidents-group', doc: 'Consumer group of the incident grouping ("" = <kafka.groupId>.incidents).' },
+  ...INCIDENT_TUNING_KEYS,
+} as const satisfies ConfigTable;
 
 export const PROCESSOR_KEYS = {
   ...LOG_KEYS,
@@ -25,15 +33,19 @@ export const PROCESSOR_KEYS = {
   'kafka.findingsTopic': { type: 'string', default: 'roamwatch.findings', flag: 'findings-topic', doc: "Findings topic ('none' disables).", check: (v: string) => (v === 'none' ? undefined : topicCheck(v)) },
   'kafka.deadLetterTopic': { type: 'string', default: '', flag: 'dead-letter-topic', doc: 'Dead-letter topic ("" = <kafka.topic>.dead-letter).', check: topicCheck },
   maxInFlight: { type: 'int', default: 50_000, min: 1, flag: 'max-in-flight', doc: 'Outputs (points, findings, dead letters) not yet acknowledged before consumption pauses.' },
-  printFindings: { type: ['none', 'text', 'json'] as const, default: 'none', flag: 'print-findings', doc: 'Also print findings on stdout.' },
+  printFindings: { type: ['none', 'text', 'json'] as const, default: 'none', flag: 'print-findings', doc: 'Also print findings (and the incident reports of this member of the incident grouping) on stdout.' },
   ...INFLUX_KEYS,
   ...CORRELATION_KEYS,
+  ...INCIDENT_KEYS,
 } as const satisfies ConfigTable;
 
 export function configure(cmd: Command): void {
   cmd.description(
     'Kafka consumer group: correlate route changes with reauthentications per host in event time,\n' +
-      'write InfluxDB points (docs/metrics.md) and publish findings. Runs until SIGTERM.',
+      'write InfluxDB points (docs/metrics.md) and publish findings. Also runs a member of the incident\n' +
+      'grouping (incidents.*): one member of the group reads the whole findings topic and groups spurious\n' +
+      'reauths with one cause across the fleet into incidents (findings topic + roamwatch_incident points).\n' +
+      'Runs until SIGTERM.',
   );
   addConfigOptions(cmd, PROCESSOR_KEYS);
   cmd.addHelpText('after', '\nExit codes: 0 stopped cleanly, 2 bad config or an unreachable server at start (a restart will not help),\n3 the pipeline or the consumer failed while running (a supervisor should restart it).');
@@ -44,19 +56,22 @@ export async function run(options: Record<string, unknown>): Promise<number> {
     const kafka = kafkaClientSettings(values);
     const influx = influxSettings(values);
     const correlation = correlationOptions(values);
+    const incidents = incidentOptions(values);
     const warnings = [...kafka.warnings];
+    if (values['incidents.enabled'] && values['kafka.findingsTopic'] === 'none') warnings.push('incidents.enabled needs the findings topic: no incidents while kafka.findingsTopic is none');
     if (influx?.token && influx.url.startsWith('http://') && !/^http:\/\/(127\.|localhost|\[::1\])/.test(influx.url)) warnings.push('influx.url is http:// to another host: the InfluxDB token crosses the network in clear; use https://');
-    return { kafka, influx, correlation, warnings };
+    return { kafka, influx, correlation, incidents, warnings };
   });
   if (cfg.exit !== undefined) return cfg.exit;
   const { values } = cfg.loaded;
-  const { kafka, influx, correlation, warnings } = cfg.built;
+  const { kafka, influx, correlation, incidents, warnings } = cfg.built;
   const logger = createLogger({ level: values['log.level'] });
   for (const w of warnings) logger.warn(w);
   const print = values.printFindings;
   const findingsTopic = values['kafka.findingsTopic'];
   const explain = (err: unknown) => explainKafkaError(err, { brokers: kafka.brokers, tls: Boolean(kafka.tls), sasl: kafka.sasl?.mechanism });
   let proc;
+  let inc: RunningIncidents | undefined;
   try {
     proc = await startProcessor({
       brokers: kafka.brokers,
@@ -72,7 +87,21 @@ export async function run(options: Record<string, unknown>): Promise<number> {
       logger,
       onFinding: print === 'none' ? undefined : (f) => process.stdout.write(print === 'json' ? `${JSON.stringify(f)}\n` : `${formatFinding(f)}\n`),
     });
+    if (values['incidents.enabled'] && findingsTopic !== 'none') {
+      inc = await startIncidents({
+        brokers: kafka.brokers,
+        clientId: `${values['kafka.clientId']}-incidents`,
+        kafka: kafkajsSecurity(kafka),
+        findingsTopic,
+        groupId: values['incidents.groupId'] || `${values['kafka.groupId']}.incidents`,
+        ...(influx ? { influx: { ...influx, logger } } : {}),
+        incidents,
+        logger,
+        onIncident: print === 'none' ? undefined : (i) => process.stdout.write(print === 'json' ? `${JSON.stringify(i)}\n` : `${formatIncident(i, { gateways: i.state === 'closed' })}\n`),
+      });
+    }
   } catch (err) {
+    await proc?.stop({ drainTimeoutMs: 2000 }).catch(() => {});
     if (err instanceof ConfigError) {
       process.stderr.write(`roamwatch processor: ${err.message}\n`);
       return EXIT.error;
@@ -87,6 +116,7 @@ export async function run(options: Record<string, unknown>): Promise<number> {
     tls: Boolean(kafka.tls),
     sasl: kafka.sasl ? `${kafka.sasl.mechanism}:${kafka.sasl.username}` : 'none',
     influx: influx ? maskUrl(influx.url) : 'none',
+    incidents: inc ? (values['incidents.groupId'] || `${values['kafka.groupId']}.incidents`) : 'off',
   });
   let signals = 0;
   const stopped = new Promise<number>((resolve) => {
@@ -94,7 +124,7 @@ export async function run(options: Record<string, unknown>): Promise<number> {
       signals += 1;
       if (signals > 1) process.exit(EXIT.error);
       logger.info(`${sig}: stopping (drain sinks, commit, disconnect)`);
-      proc.stop().then(
+      Promise.all([proc.stop(), inc?.stop()]).then(
         () => resolve(EXIT.ok),
         (err) => {
           logger.error('stop failed', { error: errorMessage(err) });
@@ -106,10 +136,12 @@ export async function run(options: Record<string, unknown>): Promise<number> {
     process.once('SIGINT', () => onSignal('SIGINT'));
     // A failed pipeline or a consumer crashed for good: stop, commit what was released before
     // the failure, and exit EXIT.failed (not 2) so that the supervisor restarts the processor.
-    proc.done.catch((err) => {
+    const failed = (err: unknown) => {
       logger.error('processor failed', { error: errorMessage(explain(err)) });
-      void proc.stop({ drainTimeoutMs: 2000 }).finally(() => resolve(EXIT.failed));
-    });
+      void Promise.allSettled([proc.stop({ drainTimeoutMs: 2000 }), inc?.stop({ drainTimeoutMs: 2000 })]).finally(() => resolve(EXIT.failed));
+    };
+    proc.done.catch(failed);
+    inc?.done.catch(failed);
   });
   return stopped;
 }

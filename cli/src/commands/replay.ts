@@ -13,10 +13,11 @@ import { Kafka, logLevel } from 'kafkajs';
 import type { KafkaConfig } from 'kafkajs';
 import { ConfigError, EXIT, INFLUX_KEYS, KAFKA_CLIENT_KEYS, LOG_KEYS, createLogger, errorMessage, influxSettings, kafkaClientSettings, useColor, explainKafkaError } from '@roamwatch/core';
 import type { ConfigTable } from '@roamwatch/core';
-import { processEvents, formatFinding, toLineProtocol, InfluxSink, CLASSIFICATIONS } from '@roamwatch/processor';
+import { processEvents, formatFinding, toLineProtocol, InfluxSink, CLASSIFICATIONS, IncidentGrouper, formatIncident } from '@roamwatch/processor';
+import type { Finding, IncidentOutput } from '@roamwatch/processor';
 import type { PipelineInput, Pipeline } from '@roamwatch/processor';
 import { addConfigOptions, loadCommandConfig } from '../config.js';
-import { CORRELATION_KEYS, correlationOptions, kafkajsSecurity } from './pipeline-flags.js';
+import { CORRELATION_KEYS, INCIDENT_TUNING_KEYS, correlationOptions, incidentOptions, kafkajsSecurity } from './pipeline-flags.js';
 
 export const REPLAY_KEYS = {
   ...LOG_KEYS,
@@ -26,6 +27,7 @@ export const REPLAY_KEYS = {
   format: { type: ['text', 'json'] as const, default: 'text', doc: 'Findings as text, or one JSON object per line.' },
   ...INFLUX_KEYS,
   ...CORRELATION_KEYS,
+  ...INCIDENT_TUNING_KEYS,
 } as const satisfies ConfigTable;
 import { ProgressLine, progressBar } from '../progress.js';
 
@@ -37,6 +39,7 @@ export function configure(cmd: Command): void {
     .allowExcessArguments()
     .option('--from-kafka', 'read the topic from its start to its current end instead of a file')
     .option('--points <file>', 'also write the metric points as InfluxDB line protocol to this file')
+    .option('--incidents', 'also group the spurious reauths into incidents (the processor\'s incident grouping, with the incidents.* settings below) and print each closed incident after the findings; its points go with the others')
     .option('--no-progress', 'no progress line even on a terminal');
   addConfigOptions(cmd, REPLAY_KEYS);
   cmd.addHelpText('after', '\nExit codes: 0 done, 2 bad usage, unreadable input or unreachable server.');
@@ -49,11 +52,11 @@ export async function run(options: Record<string, unknown>, cmd: Command): Promi
   const fromKafka = options.fromKafka === true;
   const cfg = loadCommandConfig('replay', REPLAY_KEYS, options, ({ values }) => {
     const kafka = kafkaClientSettings(values);
-    return { kafka, influx: influxSettings(values), correlation: correlationOptions(values), warnings: fromKafka ? kafka.warnings : [] };
+    return { kafka, influx: influxSettings(values), correlation: correlationOptions(values), incidents: incidentOptions(values), warnings: fromKafka ? kafka.warnings : [] };
   });
   if (cfg.exit !== undefined) return cfg.exit;
   const { values } = cfg.loaded;
-  const { kafka, influx, correlation, warnings } = cfg.built;
+  const { kafka, influx, correlation, incidents: incidentSettings, warnings } = cfg.built;
   const format = values.format;
   if (options.checkConfig === undefined && options.printConfig === undefined && !!file === fromKafka) {
     process.stderr.write(`roamwatch replay: ${new ConfigError('input', 'give either FILE or --from-kafka').message}\n`);
@@ -84,6 +87,23 @@ export async function run(options: Record<string, unknown>, cmd: Command): Promi
   const pointsFile = options.points as string | undefined;
   let pipeline: Pipeline<unknown> | undefined;
   let findings = 0;
+  const grouper = options.incidents === true ? new IncidentGrouper(incidentSettings) : undefined;
+  // A recording is read partition after partition (or in file order), so its findings are not in
+  // event-time order across hosts, and nothing bounds that disorder; the grouping gets them sorted
+  // by event time (then id) at the end: a canonical order, so the same recording always gives the
+  // same incidents, and the same content as the live grouping whose findings arrived in order.
+  const forIncidents: Finding[] = [];
+  let incidents = 0;
+  const onIncident = (o: IncidentOutput) => {
+    if (o.type === 'point') {
+      const line = toLineProtocol(o.point);
+      if (pointsFile) points.push(line);
+      sink?.push(line);
+    } else if (o.incident.state === 'closed') {
+      incidents += 1;
+      bar.print(process.stdout, format === 'json' ? `${JSON.stringify(o.incident)}\n` : `${formatIncident(o.incident)}\n`);
+    }
+  };
   try {
     await lastValueFrom(
       new Observable<void>((sub) =>
@@ -96,12 +116,20 @@ export async function run(options: Record<string, unknown>, cmd: Command): Promi
             } else if (o.type === 'finding') {
               findings += 1;
               bar.print(process.stdout, format === 'json' ? `${JSON.stringify(o.finding)}\n` : `${formatFinding(o.finding, { color })}\n`);
+              if (grouper) forIncidents.push(o.finding);
             } else if (o.type === 'dead-letter') {
               bar.print(process.stderr, `roamwatch replay: skipped an invalid record (${o.code}): ${o.reason.slice(0, 300)}\n`);
             }
           },
           error: (e) => sub.error(e),
-          complete: () => sub.complete(),
+          complete: () => {
+            if (grouper) {
+              forIncidents.sort((a, b) => a.timeUs - b.timeUs || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+              for (const f of forIncidents) grouper.push({ type: 'finding', finding: f }, onIncident);
+              grouper.flush(onIncident);
+            }
+            sub.complete();
+          },
         }),
       ).pipe(defaultIfEmpty(undefined)),
     );
@@ -120,7 +148,7 @@ export async function run(options: Record<string, unknown>, cmd: Command): Promi
   if (s) {
     const classes = CLASSIFICATIONS.filter((c) => s.reauths[c] > 0).map((c) => `${s.reauths[c]} ${c}`);
     process.stderr.write(
-      `replayed ${s.events} events from ${s.hosts} hosts: ${findings} findings (reauths: ${classes.join(', ') || 'none'}), ${s.rekeys} rekeys, ${s.deadLetters} invalid, ${s.late} late, ${s.duplicates} duplicates\n`,
+      `replayed ${s.events} events from ${s.hosts} hosts: ${findings} findings (reauths: ${classes.join(', ') || 'none'}), ${s.rekeys} rekeys, ${s.deadLetters} invalid, ${s.late} late, ${s.duplicates} duplicates${grouper ? `, ${incidents} incidents` : ''}\n`,
     );
   }
   return EXIT.ok;
