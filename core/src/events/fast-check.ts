@@ -249,7 +249,6 @@ export function compileFastCheck(schema: AnySchema): FastCheck & { report: Compi
   const g = new Generator();
   const root = g.fn(schema);
   const source = g.source(root);
-  // eslint-disable-next-line @typescript-eslint/no-implied-eval
   const make = new Function('k', 'P', source) as (k: unknown[], P: object) => FastCheck;
   const check = make(g.consts, Object.prototype) as FastCheck & { report: CompileReport; source: string };
   check.report = g.report;

@@ -7,3 +7,4 @@ export * from './clock.js';
 export * from './examples.js';
 export * from './doc.js';
 export * from './fast-check.js';
+export * from './batch.js';
