@@ -16,6 +16,8 @@
  * - key: the host id, as for single events; the agent's idempotent producer is kept.
  */
 import { RoamwatchError } from '../errors.js';
+import type { RoamwatchEvent } from './envelope.js';
+import { decodeEvent } from './validate.js';
 
 export const RECORD_CONTENT_TYPE_HEADER = 'content-type';
 export const RECORD_EVENTS_HEADER = 'roamwatch-events';
@@ -90,4 +92,15 @@ export function splitBatch(value: string | Buffer, expected: number): string[] {
     );
   }
   return lines;
+}
+
+/**
+ * Every event of one Kafka record, single-event or batch (told apart by its headers), strictly:
+ * any bad event or broken framing throws (EventValidationError, BatchFramingError). For readers
+ * that want all or nothing (tests, tools); the processor dead-letters per event instead.
+ */
+export function decodeRecordEvents(value: string | Buffer, headers?: Record<string, HeaderValue>): RoamwatchEvent[] {
+  const count = batchEventsOf(headers);
+  if (count === undefined) return [decodeEvent(value)];
+  return splitBatch(value, count).map((line) => decodeEvent(line));
 }
