@@ -121,7 +121,7 @@ describe('batch records (many events of one host in one record)', () => {
     const out = await run([input]);
     const dls = deadLetters(out);
     expect(dls).toHaveLength(1);
-    expect(dls[0]).toMatchObject({ code: 'truncated-batch', ref: 3 });
+    expect(dls[0]).toMatchObject({ code: 'truncated-batch', ref: 3, batchEvents: lines.length });
     expect(dls[0]!.batchIndex).toBeUndefined();
     expect(Buffer.compare(dls[0]!.raw as Buffer, (input as { value: Buffer }).value)).toBe(0);
     expect(out.filter((o) => o.type === 'point' || o.type === 'finding')).toEqual([]);

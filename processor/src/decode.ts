@@ -110,7 +110,9 @@ export function decodeBatchRecord<R>(value: string | Buffer, ref: R | undefined,
       }
     }
   } catch (err) {
-    return [deadLetter(err, value, ref)];
+    const whole: Decoded<R | BatchPart<R>> = deadLetter(err, value, ref);
+    if (Number.isInteger(expected) && expected > 0) whole.batchEvents = expected;
+    return [whole];
   }
   const part = ref === undefined ? undefined : new BatchPart(ref, lines.length);
   const out: Decoded<R | BatchPart<R>>[] = [];

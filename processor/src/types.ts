@@ -144,6 +144,12 @@ export interface DeadLetter<R> {
    * its events are done.
    */
   batchIndex?: number;
+  /**
+   * Set when the whole of a batch record is the dead letter (broken framing): the count its
+   * header announced, so that the dead-letter record carries the batch headers again and reads
+   * as what it was.
+   */
+  batchEvents?: number;
 }
 
 export type PipelineOutput<R> =

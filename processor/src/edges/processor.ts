@@ -30,7 +30,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import type { Consumer, Producer, EachBatchPayload, KafkaConfig, Message } from 'kafkajs';
 import { Subject } from 'rxjs';
 import type { OperatorFunction, Subscription } from 'rxjs';
-import { Backoff, ConfigError, PipelineError, batchEventsOf, errorMessage, isRetriable, silentLogger, sleep } from '@roamwatch/core';
+import { Backoff, ConfigError, PipelineError, batchEventsOf, batchHeaders, errorMessage, isRetriable, silentLogger, sleep } from '@roamwatch/core';
 import type { Logger } from '@roamwatch/core';
 import { processEvents } from '../pipeline.js';
 import type { Pipeline } from '../pipeline.js';
@@ -191,6 +191,8 @@ export async function startProcessor(options: ProcessorOptions): Promise<Running
                 code: o.code,
                 ...(o.ref ? { 'source-topic': o.ref.topic, 'source-partition': String(o.ref.partition), 'source-offset': String(o.ref.offset) } : {}),
                 ...(o.batchIndex !== undefined ? { 'source-batch-index': String(o.batchIndex) } : {}),
+                // a whole batch record keeps its batch headers: it reads as what it was
+                ...(o.batchEvents !== undefined ? batchHeaders(o.batchEvents) : {}),
               },
             });
             logger.warn('dead letter', { code: o.code, reason: o.reason.slice(0, 300), ...(o.ref ?? {}) });
