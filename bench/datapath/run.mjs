@@ -211,9 +211,11 @@ if (!SKIP.has('processor')) {
   };
   results.processor = {};
   const rows = [];
+  const topics = {};
   let s = 0;
   for (const [name, records] of Object.entries(shapes)) {
     const topic = `${run}.events.${s++}`;
+    topics[name] = topic;
     const admin = kafka.admin();
     await admin.connect();
     await admin.createTopics({ topics: [{ topic, numPartitions: 8 }], waitForLeaders: true });
@@ -231,9 +233,11 @@ if (!SKIP.has('processor')) {
       await producer.send({ topic, acks: -1, messages: chunk });
     }
     await producer.disconnect();
+  }
 
-    // baseline: kafkajs eachBatch, JSON.parse of every event of every record
-    const raw = kafka.consumer({ groupId: `${run}-raw-${s}` });
+  /** Baseline: kafkajs eachBatch, JSON.parse of every event of every record (a fresh group each time). */
+  const baseline = async (topic, group) => {
+    const raw = kafka.consumer({ groupId: group });
     await raw.connect();
     await raw.subscribe({ topic, fromBeginning: true });
     let n = 0;
@@ -258,23 +262,39 @@ if (!SKIP.has('processor')) {
     });
     while (!rawEnd) await sleep(20);
     await raw.disconnect();
-    const rawRate = events.length / ((rawEnd - rawStart) / 1000);
+    return events.length / ((rawEnd - rawStart) / 1000);
+  };
 
-    const proc = await startProcessor({ brokers: BROKERS, topic, groupId: `${run}-proc-${s}`, findingsTopic: false, influx: INFLUX, selfReportMs: 0, commitIntervalMs: 1000 });
+  /** The processor from the same topic to InfluxDB (a fresh group each time; points are idempotent). */
+  const processor = async (topic, group, records) => {
+    const proc = await startProcessor({ brokers: BROKERS, topic, groupId: group, findingsTopic: false, influx: INFLUX, selfReportMs: 0, commitIntervalMs: 1000 });
     while (proc.stats().consumed === 0) await sleep(5);
     const first = performance.now();
     for (;;) {
       const st = proc.stats();
-      if (st.consumed >= records.length && st.influx && st.influx.pending === 0) break;
+      if (st.consumed >= records && st.influx && st.influx.pending === 0) break;
       await sleep(5);
     }
     const procEnd = performance.now();
-    const st = proc.stats();
     await proc.stop();
-    const procRate = events.length / ((procEnd - first) / 1000);
-    results.processor[name] = { events: events.length, records: records.length, hosts, partitions: 8, rawRate, procRate, ratio: procRate / rawRate, points: st.influx?.sent };
-    rows.push(`| ${name} | ${fmt(records.length)} | ${fmt(rawRate)} | ${fmt(procRate)} | ${(procRate / rawRate).toFixed(2)} (goal ≥ 0.5) | ${(procRate / 250_000).toFixed(2)}× |`);
-    console.log(name, results.processor[name]);
+    return events.length / ((procEnd - first) / 1000);
+  };
+
+  // interleaved rounds (baseline, then processor, per shape): medians
+  const samples = Object.fromEntries(Object.keys(shapes).map((k) => [k, { raw: [], proc: [] }]));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [name, records] of Object.entries(shapes)) {
+      samples[name].raw.push(await baseline(topics[name], `${run}-raw-${name.length}-${round}`));
+      samples[name].proc.push(await processor(topics[name], `${run}-proc-${name.length}-${round}`, records.length));
+      console.log(name, 'round', round, samples[name].raw.at(-1), samples[name].proc.at(-1));
+    }
+  }
+  for (const [name, records] of Object.entries(shapes)) {
+    const rawRate = median(samples[name].raw);
+    const procRate = median(samples[name].proc);
+    const ratios = samples[name].proc.map((p, i) => p / samples[name].raw[i]);
+    results.processor[name] = { events: events.length, records: records.length, hosts, partitions: 8, rawRates: samples[name].raw, procRates: samples[name].proc, ratios };
+    rows.push(`| ${name} | ${fmt(records.length)} | ${fmt(rawRate)} | ${fmt(procRate)} | ${ratios.map((r) => r.toFixed(2)).join(', ')} (goal ≥ 0.5) | ${(procRate / 250_000).toFixed(2)}× |`);
   }
   // drop this run's series from the shared server
   const q = `DROP SERIES WHERE "host" =~ /^${run}-/`;
@@ -282,8 +302,8 @@ if (!SKIP.has('processor')) {
   md.push(
     `## 3. Processor end to end: real Kafka → processor → real InfluxDB\n\n${fmt(events.length)} events from ${hosts} hosts on an 8-partition topic, ` +
       `from the first record consumed until every record is consumed and every point it produced so far is acknowledged by InfluxDB. ` +
-      `Baseline on the same topic in the same run: kafkajs eachBatch that JSON-parses every event of every record.\n\n` +
-      `| topic written as | records | baseline: kafkajs + JSON.parse, events/s | roamwatch processor, events/s | ratio | vs 250,000 |\n|---|---|---|---|---|---|\n` +
+      `Baseline on the same topic in the same run: kafkajs eachBatch that JSON-parses every event of every record. ${ROUNDS} interleaved rounds; medians; the ratio of each round.\n\n` +
+      `| topic written as | records | baseline: kafkajs + JSON.parse, events/s | roamwatch processor, events/s | ratio per round | vs 250,000 |\n|---|---|---|---|---|---|\n` +
       rows.join('\n') +
       '\n',
   );
