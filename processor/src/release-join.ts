@@ -17,9 +17,6 @@ import type { PipelineOutput } from './types.js';
 export type PartRef<R> = R | BatchPart<R>;
 
 export class ReleaseJoin<R> implements Stage<PipelineOutput<PartRef<R>>, PipelineOutput<R>> {
-  /** Batch records with events still in the pipeline. */
-  open = 0;
-
   push(o: PipelineOutput<PartRef<R>>, emit: Emit<PipelineOutput<R>>): void {
     if (o.type === 'release') {
       let refs: R[] | undefined;
