@@ -119,7 +119,8 @@ async function labBenches(results) {
   const spool = join(lab.dir, 'spool');
   const agent = lab.gw.spawn(
     [process.execPath, join(root, 'cli/bin/roamwatch.js'), 'agent', '--vici', lab.gw.viciUri, '--topic', topic, '--spool-dir', spool, '--host-id', 'bench-gw', '--strongswan-conf', lab.gw.strongswanConfFile, '--log-level', 'warn'],
-    { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ROAMWATCH_LOG_FORMAT: 'json' } },
+    // One event per record: the storm's completion check below counts records (topicCount) as events.
+    { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ROAMWATCH_LOG_FORMAT: 'json', ROAMWATCH_KAFKA_RECORD_MAX_EVENTS: '1' } },
   );
   try {
     // The spawned pid is `ip netns exec`, which execs node: the same pid.

@@ -6,20 +6,22 @@
 // idempotent) to the real broker. It prints one JSON line: events, seconds from first emit to
 // the last acknowledgement, events/s, cpu seconds (user+system), peak RSS, spool bytes peak.
 //
-// Usage: node bench/agent/throughput.mjs EVENTS TOPIC SPOOL_DIR [compression]
+// Usage: node bench/agent/throughput.mjs EVENTS TOPIC SPOOL_DIR [compression] [FLAGS_JSON]
+// FLAGS_JSON: more agent config keys, e.g. '{"kafka.recordMaxEvents":"1"}' (bench/datapath: the
+// per-record path against batch records in the same run).
 import { rmSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { silentLogger } from '../../core/dist/index.js';
 import { loadAgentConfig, runAgent } from '../../agent/dist/index.js';
 
-const [eventsArg, topic, spoolDir, compression = 'gzip'] = process.argv.slice(2);
+const [eventsArg, topic, spoolDir, compression = 'gzip', flagsJson = '{}'] = process.argv.slice(2);
 const EVENTS = Number(eventsArg ?? 200_000);
 rmSync(spoolDir, { recursive: true, force: true });
 
 const { config } = loadAgentConfig({
   env: { ...process.env },
   hostname: 'bench-gw',
-  flags: { sink: 'kafka', 'kafka.topic': topic, 'spool.dir': spoolDir, 'status.intervalMs': '0', 'kafka.compression': compression, 'kafka.topicPartitions': '1' },
+  flags: { sink: 'kafka', 'kafka.topic': topic, 'spool.dir': spoolDir, 'status.intervalMs': '0', 'kafka.compression': compression, 'kafka.topicPartitions': '1', ...JSON.parse(flagsJson) },
 });
 
 /** A source that emits route changes in chunks, one chunk per event-loop turn. */
@@ -82,6 +84,7 @@ process.stdout.write(
     delivered: sent,
     allAcknowledged: ok,
     compression,
+    flags: JSON.parse(flagsJson),
     seconds: +seconds.toFixed(3),
     emitSeconds: +((tEmitted - t0) / 1000).toFixed(3),
     eventsPerSecond: Math.round(sent / seconds),

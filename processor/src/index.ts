@@ -15,6 +15,7 @@ export * from './retain.js';
 export * from './correlate.js';
 export * from './project.js';
 export * from './pipeline.js';
+export * from './release-join.js';
 export * from './incidents.js';
 export * from './edges/batching-sink.js';
 export * from './edges/influxdb.js';

@@ -1,7 +1,7 @@
 /**
  * The processor pipeline: one chain of pure, synchronous stages (stage.ts), composed once.
  *
- *   records ─decode─▶ events ─order─▶ ordered ─correlate─▶ events, findings, clocks, releases ─project─▶ outputs
+ *   records ─decode─▶ events ─order─▶ ordered ─correlate─▶ events, findings, clocks, releases ─project─▶ outputs ─join─▶ outputs
  *      └──▶ dead letters (with the reason), passed through to the output
  *
  * | stage     | file                                     | holds                                        |
@@ -10,6 +10,7 @@
  * | order     | order.ts (EventTimeOrderer)              | per host: events until the watermark passes  |
  * | correlate | correlate.ts: reauth-tracker.ts, retain.ts | per host: SA lifecycles, open reauths; records until nothing needs them |
  * | project   | project.ts (MetricsProjection)           | per host: open net-change count windows      |
+ * | join      | release-join.ts (ReleaseJoin)            | batch records until all their events are released |
  *
  * `Pipeline` is that chain; `processEvents` is the same chain as an RxJS operator (what
  * `roamwatch processor`, `watch` and `replay` run); `decodeEvents`, `orderByEventTime`,
@@ -23,7 +24,9 @@ import type { OperatorFunction } from 'rxjs';
 import type { RoamwatchEvent } from '@roamwatch/core';
 import type { CorrelationConfig } from './config.js';
 import { correlationConfig } from './config.js';
-import { decodeRecord } from './decode.js';
+import { decodeBatchRecord, decodeRecord } from './decode.js';
+import { ReleaseJoin } from './release-join.js';
+import type { PartRef } from './release-join.js';
 import { EventTimeOrderer } from './order.js';
 import type { OrderedItem } from './order.js';
 import { CorrelateStage } from './correlate.js';
@@ -38,15 +41,16 @@ export type DecodedItem<R> = { type: 'event'; event: RoamwatchEvent; ref: R | un
 /**
  * decode: records → events; a bad record, or one whose event time is too far ahead of its
  * record timestamp (clock skew, maxFutureSkewMs), becomes a dead letter; ticks pass through.
+ * A batch record becomes its events, each with a BatchPart of the record's ref (decode.ts).
  */
-export class DecodeStage<R> implements Stage<PipelineInput<R>, DecodedItem<R>> {
+export class DecodeStage<R> implements Stage<PipelineInput<R>, DecodedItem<PartRef<R>>> {
   deadLetters = 0;
   /** Of deadLetters, those dead-lettered for clock skew. */
   clockSkew = 0;
 
   constructor(private readonly config: Pick<CorrelationConfig, 'maxFutureSkewMs'>) {}
 
-  push(input: PipelineInput<R>, emit: Emit<DecodedItem<R>>): void {
+  push(input: PipelineInput<R>, emit: Emit<DecodedItem<PartRef<R>>>): void {
     if (input.type === 'tick') {
       emit(input);
       return;
@@ -55,6 +59,19 @@ export class DecodeStage<R> implements Stage<PipelineInput<R>, DecodedItem<R>> {
     if (typeof v === 'object' && !Buffer.isBuffer(v)) {
       // an envelope handed over as an object (the in-process agent): trusted, as decodeRecord does
       emit({ type: 'event', event: v, ref: input.ref });
+      return;
+    }
+    if (input.batchEvents !== undefined) {
+      for (const d of decodeBatchRecord(v, input.ref, input.batchEvents, { recordTimeMs: input.recordTimeMs, maxFutureSkewMs: this.config.maxFutureSkewMs })) {
+        if (d.ok) {
+          emit({ type: 'event', event: d.event, ref: d.ref });
+          continue;
+        }
+        this.deadLetters += 1;
+        if (d.code === 'clock-skew') this.clockSkew += 1;
+        const { ok: _ok, ...dl } = d;
+        emit(dl);
+      }
       return;
     }
     const d = decodeRecord(v, input.ref, { recordTimeMs: input.recordTimeMs, maxFutureSkewMs: this.config.maxFutureSkewMs });
@@ -121,19 +138,21 @@ export interface PipelineStats {
 export class Pipeline<R> implements Stage<PipelineInput<R>, PipelineOutput<R>> {
   readonly config: CorrelationConfig;
   readonly decode: DecodeStage<R>;
-  readonly order: OrderStage<R>;
-  readonly correlate: CorrelateStage<R>;
-  readonly project: MetricsProjection<R>;
+  readonly order: OrderStage<PartRef<R>>;
+  readonly correlate: CorrelateStage<PartRef<R>>;
+  readonly project: MetricsProjection<PartRef<R>>;
+  readonly join: ReleaseJoin<R>;
   private readonly chain: Stage<PipelineInput<R>, PipelineOutput<R>>;
 
   constructor(config: Partial<CorrelationConfig> = {}) {
     this.config = correlationConfig(config);
     this.decode = new DecodeStage<R>(this.config);
-    this.order = new OrderStage<R>(this.config);
-    this.correlate = new CorrelateStage<R>(this.config);
-    this.project = new MetricsProjection<R>(this.config);
-    // The one composition: decode → order → correlate → project.
-    this.chain = chain(chain(chain(this.decode, this.order), this.correlate), this.project);
+    this.order = new OrderStage<PartRef<R>>(this.config);
+    this.correlate = new CorrelateStage<PartRef<R>>(this.config);
+    this.project = new MetricsProjection<PartRef<R>>(this.config);
+    this.join = new ReleaseJoin<R>();
+    // The one composition: decode → order → correlate → project → join.
+    this.chain = chain(chain(chain(chain(this.decode, this.order), this.correlate), this.project), this.join);
   }
 
   push(input: PipelineInput<R>, emit: Emit<PipelineOutput<R>>): void {
@@ -192,7 +211,7 @@ export function processEvents<R = never>(options: ProcessEventsOptions = {}): Op
 }
 
 /** decode stage alone: records → events, dead letters beside them, ticks passed on. */
-export function decodeEvents<R = never>(options: { maxFutureSkewMs?: number } = {}): OperatorFunction<PipelineInput<R>, DecodedItem<R>> {
+export function decodeEvents<R = never>(options: { maxFutureSkewMs?: number } = {}): OperatorFunction<PipelineInput<R>, DecodedItem<PartRef<R>>> {
   const cfg = correlationConfig({ maxFutureSkewMs: options.maxFutureSkewMs });
   return stageOperator(() => new DecodeStage<R>(cfg));
 }
@@ -215,4 +234,9 @@ export function correlate<R = never>(config: Partial<CorrelationConfig> = {}): O
 export function project<R = never>(config: Partial<CorrelationConfig> = {}): OperatorFunction<CorrelatedItem<R>, PipelineOutput<R>> {
   const cfg = correlationConfig(config);
   return stageOperator(() => new MetricsProjection<R>(cfg));
+}
+
+/** join stage alone: batch records' shares → one release per record, once all its events are done. */
+export function joinReleases<R = never>(): OperatorFunction<PipelineOutput<PartRef<R>>, PipelineOutput<R>> {
+  return stageOperator(() => new ReleaseJoin<R>());
 }

@@ -4,7 +4,8 @@
 import { describe, it, expect } from 'vitest';
 import { from, lastValueFrom, toArray } from 'rxjs';
 import type { RoamwatchEvent } from '@roamwatch/core';
-import { processEvents, decodeEvents, orderByEventTime, correlate, project, Pipeline } from './pipeline.js';
+import type { PartRef } from './release-join.js';
+import { processEvents, decodeEvents, orderByEventTime, correlate, project, joinReleases, Pipeline } from './pipeline.js';
 import { ReauthTracker } from './reauth-tracker.js';
 import { RetentionBarrier } from './retain.js';
 import { MetricsProjection, netWindowRetentionUs } from './project.js';
@@ -96,7 +97,7 @@ describe('one composition', () => {
   it('when the stage operators are piped by hand, then they give exactly what processEvents and the synchronous Pipeline give', async () => {
     const events = syntheticFleet({ hosts: 12, eventsPerHost: 120 });
     const xs = inputs([...events.slice(0, 40), 'not json', ...events.slice(40)]);
-    const piped = await lastValueFrom(from(xs).pipe(decodeEvents<number>(), orderByEventTime<number>(), correlate<number>(), project<number>(), toArray()));
+    const piped = await lastValueFrom(from(xs).pipe(decodeEvents<number>(), orderByEventTime<PartRef<number>>(), correlate<PartRef<number>>(), project<PartRef<number>>(), joinReleases<number>(), toArray()));
     const operator = await lastValueFrom(from(xs).pipe(processEvents<number>(), toArray()));
     const p = new Pipeline<number>();
     const sync: PipelineOutput<number>[] = [];

@@ -20,6 +20,11 @@ export interface RecordInput<R> {
   ref?: R;
   /** The record's timestamp (Kafka CreateTime or LogAppendTime, ms): bounds clock skew (decode.ts). */
   recordTimeMs?: number;
+  /**
+   * Set when the record is a batch (NDJSON of many events, its headers say so: core's
+   * batchEventsOf): the number of events its header announces (NaN: unreadable). Absent: one event.
+   */
+  batchEvents?: number;
 }
 
 /**
@@ -132,11 +137,23 @@ export interface DeadLetter<R> {
   type: 'dead-letter';
   /** Why it was rejected: the validation message naming the fields. */
   reason: string;
-  /** Bounded error code: `not-json`, `invalid-event`, `unsupported-version`. */
+  /** Bounded error code: `not-json`, `invalid-event`, `unsupported-version`, `unknown-kind`, `clock-skew`, `truncated-batch`, `garbled-batch`. */
   code: string;
-  /** The whole original record, byte for byte (so it can be reprocessed after a fix). */
+  /** The whole original record, byte for byte (so it can be reprocessed after a fix); for one event of a batch record, its line. */
   raw: string | Buffer;
   ref?: R;
+  /**
+   * Set when this is one event (line `batchIndex`, from 0) of a batch record whose other events
+   * went on: the dead letter does not release the record (`ref`); a `release` does, once all
+   * its events are done.
+   */
+  batchIndex?: number;
+  /**
+   * Set when the whole of a batch record is the dead letter (broken framing): the count its
+   * header announced, so that the dead-letter record carries the batch headers again and reads
+   * as what it was.
+   */
+  batchEvents?: number;
 }
 
 export type PipelineOutput<R> =

@@ -18,7 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
-import { decodeEvent } from '@roamwatch/core';
+import { decodeRecordEvents } from '@roamwatch/core';
 import type { RoamwatchEvent } from '@roamwatch/core';
 import type { Lab } from '../lab/index.js';
 import { servers } from '../setup/servers.js';
@@ -150,7 +150,8 @@ export async function readTopic(topic: string, done: (got: Received[]) => boolea
     await consumer.subscribe({ topic, fromBeginning: true });
     await consumer.run({
       eachMessage: async ({ message, partition }) => {
-        got.push({ event: decodeEvent(message.value!), partition, key: message.key?.toString() ?? '' });
+        // a batch record (docs/events.md "Records") holds many events of the host
+        for (const event of decodeRecordEvents(message.value!, message.headers)) got.push({ event, partition, key: message.key?.toString() ?? '' });
       },
     });
     await until(`events on ${topic}`, timeoutMs, () => done(got) || undefined, 200);

@@ -45,6 +45,8 @@ const AGENT_KEYS = {
   'kafka.compression': { type: ['gzip', 'none'] as const, default: 'gzip', doc: 'Batch compression: gzip (built into kafkajs) or none.' },
   'kafka.batchMaxEvents': { type: 'int', default: 1000, min: 1, max: 100_000, doc: 'Most events in one produce request (kafkajs groups a batch in O(n²): keep it in the low thousands).' },
   'kafka.batchMaxBytes': { type: 'int', default: 1024 * 1024, min: 1024, doc: 'Most bytes (uncompressed) in one produce request; keep below the broker message.max.bytes.' },
+  'kafka.recordMaxEvents': { type: 'int', default: 500, min: 1, max: 100_000, doc: 'Most events in one Kafka record: consecutive events travel as one batch record (NDJSON, docs/events.md "Records"), so kafkajs\' per-record cost is paid once per batch. 1 writes one event per record, as agents before batch records did (for processors older than batch records).' },
+  'kafka.recordMaxBytes': { type: 'int', default: 256 * 1024, min: 1024, doc: "Most bytes (uncompressed) in one batch record; an event larger than this travels alone. Keep below the broker's message.max.bytes." },
   'kafka.lingerMs': { type: 'int', default: 20, min: 0, max: 60_000, doc: 'Longest wait for a fuller batch.' },
   'kafka.connectionTimeoutMs': { type: 'int', default: 3000, min: 1, doc: 'TCP/TLS connect timeout per broker.' },
   'kafka.requestTimeoutMs': { type: 'int', default: 30_000, min: 1, doc: 'Time limit of one request (produce, metadata).' },
@@ -87,6 +89,8 @@ export interface AgentConfig {
     compression: V<'kafka.compression'>;
     batchMaxEvents: V<'kafka.batchMaxEvents'>;
     batchMaxBytes: V<'kafka.batchMaxBytes'>;
+    recordMaxEvents: V<'kafka.recordMaxEvents'>;
+    recordMaxBytes: V<'kafka.recordMaxBytes'>;
     lingerMs: V<'kafka.lingerMs'>;
     connectionTimeoutMs: V<'kafka.connectionTimeoutMs'>;
     requestTimeoutMs: V<'kafka.requestTimeoutMs'>;
@@ -180,6 +184,8 @@ export function buildAgentConfig(input: Partial<ConfigValues<typeof CONFIG_KEYS>
       compression: get('kafka.compression'),
       batchMaxEvents: get('kafka.batchMaxEvents'),
       batchMaxBytes: get('kafka.batchMaxBytes'),
+      recordMaxEvents: get('kafka.recordMaxEvents'),
+      recordMaxBytes: get('kafka.recordMaxBytes'),
       lingerMs: get('kafka.lingerMs'),
       connectionTimeoutMs: get('kafka.connectionTimeoutMs'),
       requestTimeoutMs: get('kafka.requestTimeoutMs'),

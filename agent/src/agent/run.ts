@@ -62,6 +62,8 @@ export function createTransport(config: AgentConfig, logger: Logger): Transport 
     key: config.hostId,
     clientId: k.clientId,
     compression: k.compression,
+    recordMaxEvents: k.recordMaxEvents,
+    recordMaxBytes: k.recordMaxBytes,
     tls: k.tls,
     sasl: k.sasl,
     connectionTimeoutMs: k.connectionTimeoutMs,

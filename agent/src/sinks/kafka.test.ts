@@ -3,7 +3,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { applyKafkajsIdleFix } from './kafkajs-idle-fix.js';
-import { kafkaTlsConfig } from './kafka.js';
+import { batchEventsOf, splitBatch } from '@roamwatch/core';
+import { kafkaTlsConfig, packRecords } from './kafka.js';
+import type { SpoolRecord } from './spool.js';
+
+const rec = (seq: number, line = `{"seq":${seq}}`): SpoolRecord => ({ seq, line, timeUs: seq, bytes: Buffer.byteLength(line) });
 
 describe('kafka transport options', () => {
   it('when TLS files are given, then CA, certificate and key are read and verification stays on by default', () => {
@@ -32,5 +36,26 @@ describe('kafka transport options', () => {
     RequestQueue.prototype.scheduleCheckPendingRequests.call(busy);
     expect(busy.throttleCheckTimeoutId).not.toBeNull();
     clearTimeout(busy.throttleCheckTimeoutId as NodeJS.Timeout);
+  });
+
+  it('when records are packed, then each Kafka record holds consecutive events within the count and byte bounds, and a reader gets them back in order', () => {
+    const records = Array.from({ length: 23 }, (_, i) => rec(i + 1));
+    const packed = packRecords(records, 5, 1024);
+    expect(packed.map((p) => p.events)).toEqual([5, 5, 5, 5, 3]);
+    const back = packed.flatMap((p) => splitBatch(p.value, batchEventsOf(p.headers)!));
+    expect(back).toEqual(records.map((r) => r.line));
+    // bytes: these lines are 9 bytes; 28 bytes hold 2 lines and their separator, not 3
+    expect(packRecords(records.slice(0, 6), 100, 28).map((p) => p.events)).toEqual([2, 2, 2]);
+  });
+
+  it('when a record would hold one event, or recordMaxEvents is 1, then it is written as a single-event record (no headers), as before batch records', () => {
+    const packed = packRecords([rec(1), rec(2)], 1, 1024);
+    expect(packed).toEqual([
+      { value: '{"seq":1}', events: 1 },
+      { value: '{"seq":2}', events: 1 },
+    ]);
+    const big = rec(3, `{"seq":3,"x":"${'a'.repeat(2000)}"}`);
+    expect(packRecords([rec(1), big, rec(2)], 10, 1024).map((p) => p.events)).toEqual([1, 1, 1]);
+    expect(batchEventsOf(packRecords([rec(1)], 10, 1024)[0]!.headers)).toBeUndefined();
   });
 });

@@ -7,7 +7,13 @@
  * - Compression: gzip (`compression: gzip`, the codec built into kafkajs; snappy/lz4/zstd need
  *   extra codec packages, which the agent does not carry) or none.
  * - Batching: the spooled sink hands over batches bounded by count, bytes and linger time; one
- *   batch is one produce request.
+ *   batch is one produce request. Inside it, consecutive events are packed into batch records
+ *   (`recordMaxEvents`, `recordMaxBytes`; core's batch.ts, docs/events.md "Records"): kafkajs
+ *   spends its time per record (encoding, CRC, the partitioner, its O(n²) grouping of a
+ *   request's messages), so one record of 500 events costs it about what one event did. The
+ *   spool stays per event: a produce request is acknowledged as a whole, then the spool moves
+ *   to its last event (spooled-sink.ts); after a crash the unacknowledged events are sent again
+ *   with their ids, and the processor drops the duplicates by id.
  * - The topic is created if missing (`createTopic`, with `topicPartitions` partitions and
  *   `topicReplicationFactor`, -1 = the broker's default). When the cluster forbids it
  *   (authorization, policy), the error says so and what to do.
@@ -21,7 +27,7 @@ import fs from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import { CompressionTypes, Kafka, Partitioners, logLevel } from 'kafkajs';
 import type { Admin, ICustomPartitioner, Producer, SASLOptions, KafkaConfig, LogEntry } from 'kafkajs';
-import { RoamwatchError } from '@roamwatch/core';
+import { RoamwatchError, batchHeaders, encodeBatchValue } from '@roamwatch/core';
 import type { Logger } from '@roamwatch/core';
 import type { SpoolRecord } from './spool.js';
 import type { Transport } from './types.js';
@@ -59,6 +65,10 @@ export interface KafkaTransportOptions {
   key: string;
   clientId: string;
   compression: KafkaCompression;
+  /** Most events in one Kafka record (1: single-event records, the format before batch records). Default 500. */
+  recordMaxEvents?: number;
+  /** Most bytes (UTF-8, uncompressed) of one batch record's value. Default 256 KiB. */
+  recordMaxBytes?: number;
   tls?: KafkaTlsOptions | undefined;
   sasl?: KafkaSaslOptions | undefined;
   connectionTimeoutMs: number;
@@ -125,6 +135,40 @@ const cachedKeyPartitioner: ICustomPartitioner = () => {
     return p;
   };
 };
+
+/** One Kafka record: one event as it always was, or a batch record of several (with its headers). */
+export interface PackedRecord {
+  value: string;
+  headers?: Record<string, string>;
+  /** Events in it. */
+  events: number;
+}
+
+/**
+ * Packs spooled records, in order, into Kafka records of at most `maxEvents` events and
+ * `maxBytes` bytes (an event larger than maxBytes goes alone). A record of one event is written
+ * as before batch records (no headers), so that a batch of one is today's record exactly.
+ */
+export function packRecords(records: readonly SpoolRecord[], maxEvents: number, maxBytes: number): PackedRecord[] {
+  const out: PackedRecord[] = [];
+  let i = 0;
+  while (i < records.length) {
+    let j = i + 1;
+    let bytes = records[i]!.bytes;
+    while (j < records.length && j - i < maxEvents && bytes + 1 + records[j]!.bytes <= maxBytes) {
+      bytes += 1 + records[j]!.bytes;
+      j += 1;
+    }
+    if (j - i === 1) out.push({ value: records[i]!.line, events: 1 });
+    else {
+      const lines: string[] = new Array<string>(j - i);
+      for (let k = i; k < j; k++) lines[k - i] = records[k]!.line;
+      out.push({ value: encodeBatchValue(lines), headers: batchHeaders(j - i), events: j - i });
+    }
+    i = j;
+  }
+  return out;
+}
 
 export class KafkaTransport implements Transport {
   readonly kind = 'kafka';
@@ -239,7 +283,7 @@ export class KafkaTransport implements Transport {
         topic: this.o.topic,
         acks: -1,
         compression: this.o.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
-        messages: records.map((r) => ({ key, value: r.line })),
+        messages: packRecords(records, this.o.recordMaxEvents ?? 500, this.o.recordMaxBytes ?? 256 * 1024).map((r) => (r.headers ? { key, value: r.value, headers: r.headers } : { key, value: r.value })),
       });
     } catch (err) {
       throw this.explain(err);

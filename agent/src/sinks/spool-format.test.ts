@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import zlib from 'node:zlib';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -23,6 +24,11 @@ describe('spool record framing', () => {
     expect(buf.subarray(RECORD_HEADER_BYTES, RECORD_HEADER_BYTES + 2).toString('utf8')).toBe('é');
     expect(buf.at(-1)).toBe(0x0a);
     expect(buf.length).toBe(RECORD_HEADER_BYTES + 2 + 1);
+    // the checksum as documented (and as segments written before the one-call CRC hold it):
+    // CRC-32 of header bytes 8..23, continued over the payload
+    const documented = zlib.crc32(buf.subarray(RECORD_HEADER_BYTES, RECORD_HEADER_BYTES + 2), zlib.crc32(buf.subarray(8, RECORD_HEADER_BYTES)));
+    expect(buf.readUInt32LE(4)).toBe(documented);
+    expect(buf.readUInt32LE(4)).toBe(0x329e73ad); // computed by the two-call version this replaced
   });
 
   it('round-trips any records (property)', () => {

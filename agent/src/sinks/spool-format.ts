@@ -64,8 +64,13 @@ function readU64(buf: Buffer, off: number): number {
   return buf.readUInt32LE(off) + buf.readUInt32LE(off + 4) * 0x1_0000_0000;
 }
 
-function checksum(header: Buffer, payload: Buffer): number {
-  return zlib.crc32(payload, zlib.crc32(header.subarray(8, RECORD_HEADER_BYTES)));
+/**
+ * The CRC-32 of a record at `off` with an `n`-byte payload: header bytes 8..23 and the payload
+ * are contiguous, so one zlib.crc32 call over them (the same value as the two-step CRC of the
+ * header part, then the payload; no Buffer views per record: this runs for every event).
+ */
+function checksumAt(buf: Buffer, off: number, n: number): number {
+  return zlib.crc32(buf.subarray(off + 8, off + RECORD_HEADER_BYTES + n));
 }
 
 /** Frames records into one buffer (one write(2)). */
@@ -75,14 +80,12 @@ export function encodeRecords(records: readonly SpoolRecord[]): Buffer {
   const out = Buffer.allocUnsafe(total);
   let off = 0;
   for (const r of records) {
-    const header = out.subarray(off, off + RECORD_HEADER_BYTES);
-    header.writeUInt32LE(r.bytes, 0);
-    writeU64(header, r.seq, 8);
-    writeU64(header, r.timeUs, 16);
+    out.writeUInt32LE(r.bytes, off);
+    writeU64(out, r.seq, off + 8);
+    writeU64(out, r.timeUs, off + 16);
     const written = out.write(r.line, off + RECORD_HEADER_BYTES, 'utf8');
     if (written !== r.bytes) throw new Error(`spool record ${r.seq}: payload size changed while framing`);
-    const payload = out.subarray(off + RECORD_HEADER_BYTES, off + RECORD_HEADER_BYTES + r.bytes);
-    header.writeUInt32LE(checksum(header, payload), 4);
+    out.writeUInt32LE(checksumAt(out, off, r.bytes), off + 4);
     out[off + RECORD_HEADER_BYTES + r.bytes] = 0x0a;
     off += diskBytes(r);
   }
@@ -107,10 +110,8 @@ export function decodeFramed(buf: Buffer): Decoded {
     if (n > MAX_PAYLOAD_BYTES) return { records, goodEnd: off, problem: `impossible length ${n} at byte ${off}` };
     const end = off + RECORD_HEADER_BYTES + n;
     if (end + 1 > buf.length) return { records, goodEnd: off, problem: `torn record at byte ${off}` };
-    const header = buf.subarray(off, off + RECORD_HEADER_BYTES);
-    const payload = buf.subarray(off + RECORD_HEADER_BYTES, end);
-    if (buf[end] !== 0x0a || header.readUInt32LE(4) !== checksum(header, payload)) return { records, goodEnd: off, problem: `checksum mismatch at byte ${off}` };
-    records.push({ seq: readU64(header, 8), timeUs: readU64(header, 16), line: payload.toString('utf8'), bytes: n });
+    if (buf[end] !== 0x0a || buf.readUInt32LE(off + 4) !== checksumAt(buf, off, n)) return { records, goodEnd: off, problem: `checksum mismatch at byte ${off}` };
+    records.push({ seq: readU64(buf, off + 8), timeUs: readU64(buf, off + 16), line: buf.toString('utf8', off + RECORD_HEADER_BYTES, end), bytes: n });
     off = end + 1;
   }
   return { records, goodEnd: off };

@@ -11,7 +11,7 @@ import type { Command } from 'commander';
 import { Observable, lastValueFrom, defaultIfEmpty } from 'rxjs';
 import { Kafka, logLevel } from 'kafkajs';
 import type { KafkaConfig } from 'kafkajs';
-import { ConfigError, EXIT, INFLUX_KEYS, KAFKA_CLIENT_KEYS, LOG_KEYS, createLogger, errorMessage, influxSettings, kafkaClientSettings, useColor, explainKafkaError } from '@roamwatch/core';
+import { ConfigError, EXIT, INFLUX_KEYS, KAFKA_CLIENT_KEYS, LOG_KEYS, batchEventsOf, createLogger, errorMessage, influxSettings, kafkaClientSettings, useColor, explainKafkaError } from '@roamwatch/core';
 import type { ConfigTable } from '@roamwatch/core';
 import { processEvents, formatFinding, toLineProtocol, InfluxSink, CLASSIFICATIONS, IncidentGrouper, formatIncident } from '@roamwatch/processor';
 import type { Finding, IncidentOutput } from '@roamwatch/processor';
@@ -213,7 +213,9 @@ async function kafkaRecords(client: KafkaConfig, topic: string, progress: (done:
             if (BigInt(m.offset) >= high) break;
             // The record timestamp bounds clock skew as in the live processor (maxFutureSkewMs).
             const recordTimeMs = Number(m.timestamp);
-            sub.next({ type: 'record', value: m.value ?? Buffer.alloc(0), ...(recordTimeMs > 0 ? { recordTimeMs } : {}) });
+            // A batch record (its headers say so) is expanded into its events by the decode stage.
+            const batchEvents = batchEventsOf(m.headers);
+            sub.next({ type: 'record', value: m.value ?? Buffer.alloc(0), ...(recordTimeMs > 0 ? { recordTimeMs } : {}), ...(batchEvents !== undefined ? { batchEvents } : {}) });
             done += 1;
             if (BigInt(m.offset) + 1n >= high) remaining.delete(batch.partition);
           }

@@ -13,7 +13,11 @@ export interface EventFactoryOptions {
   /** The last sequence number already used by this host (persisted by the agent); 0 for a new host. */
   lastSeq?: number;
   clock?: EventClock;
-  /** Validate each payload against its schema before stamping (default true). */
+  /**
+   * Validate each payload against its schema before stamping (default true). A valid payload
+   * without unknown keys is taken as it is, not copied (compiled validation, fast-check.ts): the
+   * caller hands over a payload it does not change afterwards.
+   */
   validate?: boolean;
 }
 

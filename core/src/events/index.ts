@@ -6,3 +6,5 @@ export * from './ids.js';
 export * from './clock.js';
 export * from './examples.js';
 export * from './doc.js';
+export * from './fast-check.js';
+export * from './batch.js';

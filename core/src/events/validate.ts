@@ -1,10 +1,34 @@
 /**
  * Decoding and validation of envelopes, with errors that name the offending field.
+ *
+ * Two paths, one schema: a value goes first through the checker compiled from the zod schema
+ * (fast-check.ts), which says yes only when zod would accept it unchanged; everything else
+ * (an unknown key to strip, any invalid value) goes through zod, which gives the result or the
+ * precise error. The checkers are compiled on first use.
  */
 import type { z } from 'zod';
 import { EventEnvelope, EVENT_KINDS, EVENT_VERSION } from './envelope.js';
 import type { EventKind, RoamwatchEvent, PayloadOf } from './envelope.js';
 import { RoamwatchError } from '../errors.js';
+import { compileFastCheck } from './fast-check.js';
+import type { FastCheck } from './fast-check.js';
+
+let envelopeCheck: FastCheck | undefined;
+const payloadChecks = new Map<string, FastCheck>();
+
+/** The compiled checker of the whole envelope (compiled on first use). */
+export function envelopeFastCheck(): FastCheck {
+  return (envelopeCheck ??= compileFastCheck(EventEnvelope));
+}
+
+function payloadFastCheck(kind: EventKind): FastCheck {
+  let c = payloadChecks.get(kind);
+  if (!c) {
+    c = compileFastCheck(EVENT_KINDS[kind].payload);
+    payloadChecks.set(kind, c);
+  }
+  return c;
+}
 
 export interface FieldIssue {
   /** Dotted path of the field, e.g. `payload.route.dst`; `(root)` for the whole value. */
@@ -50,6 +74,12 @@ function describeKnownKind(value: unknown): { kind?: string; id?: string } {
  * compatibility, see docs/events.md). Throws EventValidationError naming each bad field.
  */
 export function validateEvent(value: unknown): RoamwatchEvent {
+  if ((envelopeCheck ?? envelopeFastCheck())(value)) return value as RoamwatchEvent;
+  return validateEventSlow(value);
+}
+
+/** zod alone: the result (unknown keys stripped) or the error naming each bad field. */
+export function validateEventSlow(value: unknown): RoamwatchEvent {
   if (value && typeof value === 'object' && !Array.isArray(value)) {
     const o = value as Record<string, unknown>;
     if (typeof o.v === 'number' && o.v !== EVENT_VERSION) {
@@ -86,6 +116,7 @@ export function encodeEvent(event: RoamwatchEvent): string {
 /** Validates a payload on its own (used by producers before they stamp the envelope). */
 export function validatePayload<K extends EventKind>(kind: K, payload: unknown): PayloadOf<K> {
   const spec = EVENT_KINDS[kind];
+  if (spec && payloadFastCheck(kind)(payload)) return payload as PayloadOf<K>;
   if (!spec) throw new EventValidationError([{ path: 'kind', message: `unknown event kind "${String(kind)}"` }]);
   const r = spec.payload.safeParse(payload);
   if (!r.success) {

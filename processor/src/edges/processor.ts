@@ -30,7 +30,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import type { Consumer, Producer, EachBatchPayload, KafkaConfig, Message } from 'kafkajs';
 import { Subject } from 'rxjs';
 import type { OperatorFunction, Subscription } from 'rxjs';
-import { Backoff, ConfigError, PipelineError, errorMessage, isRetriable, silentLogger, sleep } from '@roamwatch/core';
+import { Backoff, ConfigError, PipelineError, batchEventsOf, batchHeaders, errorMessage, isRetriable, silentLogger, sleep } from '@roamwatch/core';
 import type { Logger } from '@roamwatch/core';
 import { processEvents } from '../pipeline.js';
 import type { Pipeline } from '../pipeline.js';
@@ -190,10 +190,14 @@ export async function startProcessor(options: ProcessorOptions): Promise<Running
                 reason: o.reason.slice(0, 4096),
                 code: o.code,
                 ...(o.ref ? { 'source-topic': o.ref.topic, 'source-partition': String(o.ref.partition), 'source-offset': String(o.ref.offset) } : {}),
+                ...(o.batchIndex !== undefined ? { 'source-batch-index': String(o.batchIndex) } : {}),
+                // a whole batch record keeps its batch headers: it reads as what it was
+                ...(o.batchEvents !== undefined ? batchHeaders(o.batchEvents) : {}),
               },
             });
             logger.warn('dead letter', { code: o.code, reason: o.reason.slice(0, 300), ...(o.ref ?? {}) });
-            if (o.ref) releases.release([o.ref]);
+            // One event of a batch record: the record is released by the pipeline once all its events are done.
+            if (o.ref && o.batchIndex === undefined) releases.release([o.ref]);
             break;
           case 'release':
             releases.release(o.refs);
@@ -320,7 +324,8 @@ export async function startProcessor(options: ProcessorOptions): Promise<Running
         offsets.consumed(ref.topic, ref.partition, ref.offset);
         consumed += 1;
         const recordTimeMs = Number(m.timestamp);
-        input$.next({ type: 'record', value: m.value ?? Buffer.alloc(0), ref, ...(recordTimeMs > 0 ? { recordTimeMs } : {}) });
+        const batchEvents = batchEventsOf(m.headers);
+        input$.next({ type: 'record', value: m.value ?? Buffer.alloc(0), ref, ...(recordTimeMs > 0 ? { recordTimeMs } : {}), ...(batchEvents !== undefined ? { batchEvents } : {}) });
         if (unacked() > maxInFlight) await waitForRoom(heartbeat, isRunning);
       }
       lagByPartition.set(batch.partition, Number(batch.offsetLag()));
