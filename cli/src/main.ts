@@ -90,7 +90,21 @@ function wantedCommand(args: string[]): { name?: string; unknown?: string } {
   };
 }
 
+/**
+ * `roamwatch … --help | head -1`: once the reader of stdout is gone, every further write fails
+ * with EPIPE, which Node emits as an `error` event on process.stdout; without a listener that
+ * event ends the process with a stack trace and exit 1. Nothing more can reach that reader, so
+ * the CLI ends as a Unix filter does: quietly, with the exit code it would have had. Commands
+ * that stream to stdout (`agent --sink stdout`, `watch`) add their own listener and stop.
+ */
+export function onStdoutError(err: NodeJS.ErrnoException): void {
+  if (err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED') return;
+  process.stderr.write(`roamwatch: stdout failed: ${errorMessage(err)}\n`);
+  process.exitCode = EXIT.failed;
+}
+
 export async function main(argv: string[]): Promise<number> {
+  if (!process.stdout.listeners('error').includes(onStdoutError)) process.stdout.on('error', onStdoutError);
   const program = buildProgram();
   let exitCode: number = EXIT.ok;
   // Only the invoked subcommand's module is loaded (the agent stays lean on a gateway);
