@@ -4,7 +4,7 @@
 # has the compiled JavaScript, production dependencies and the rtnl-pipe helper, and runs
 # as the unprivileged `node` user (the compose `agent` service overrides that; see there).
 
-FROM node:20.18.1-bookworm AS build
+FROM node:24.22.3-bookworm AS build
 WORKDIR /src
 # Dependencies first, so that a source change does not re-install them.
 COPY package.json package-lock.json ./
@@ -25,7 +25,7 @@ RUN npm run build:native -w agent \
  && npx tsc -b core agent processor cli \
  && npm prune --omit=dev --no-audit --no-fund
 
-FROM node:20.18.1-bookworm-slim AS runtime
+FROM node:24.22.3-bookworm-slim AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build /src/package.json /src/package-lock.json ./
