@@ -20,7 +20,7 @@ describe('roamwatch CLI', () => {
     const r = await run(['--help']);
     expect(r.code).toBe(0);
     for (const name of ['agent', 'processor', 'watch', 'doctor', 'replay']) expect(r.stdout).toContain(name);
-    expect(SUBCOMMANDS.map((s) => s.name)).toEqual(['agent', 'processor', 'watch', 'doctor', 'replay']);
+    expect(SUBCOMMANDS.map((s) => s.name)).toEqual(['agent', 'processor', 'watch', 'doctor', 'replay', 'health']);
   });
 
   it('when a command is unknown, then it exits 2 and says so', async () => {

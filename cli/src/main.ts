@@ -18,6 +18,7 @@ export const SUBCOMMANDS: Entry[] = [
   { name: 'watch', summary: 'one gateway, no Kafka: agent sources and the correlation pipeline in one process, findings on the terminal', load: () => import('./commands/watch.js') },
   { name: 'doctor', summary: 'check every IKE_SA against the routing table now: which ones the next route change will reauthenticate, and the fix', load: () => import('./commands/doctor.js') },
   { name: 'replay', summary: 're-run the correlation over recorded events (a JSON-lines file or a Kafka topic)', load: () => import('./commands/replay.js') },
+  { name: 'health', summary: 'is the running agent or processor ready? (its health.file: Kafka, InfluxDB, lag, VICI, rtnetlink); for container healthchecks', load: () => import('./commands/health.js') },
 ];
 
 export function buildProgram(): Command {

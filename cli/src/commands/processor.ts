@@ -12,6 +12,8 @@ import type { ConfigTable } from '@roamwatch/core';
 import { startProcessor, formatFinding } from '@roamwatch/processor';
 import { addConfigOptions, loadCommandConfig } from '../config.js';
 import { CORRELATION_KEYS, correlationOptions, kafkajsSecurity } from './pipeline-flags.js';
+import { HEALTH_WRITER_KEYS, influxReachable, startHealthWriter } from '../health.js';
+import type { HealthCheck } from '../health.js';
 
 const TOPIC_RE = /^[A-Za-z0-9._-]{1,249}$/;
 const topicCheck = (v: string) => (v === '' || TOPIC_RE.test(v) ? undefined : 'expected a Kafka topic name: letters, digits, . _ - (max 249)');
@@ -28,6 +30,8 @@ export const PROCESSOR_KEYS = {
   printFindings: { type: ['none', 'text', 'json'] as const, default: 'none', flag: 'print-findings', doc: 'Also print findings on stdout.' },
   ...INFLUX_KEYS,
   ...CORRELATION_KEYS,
+  ...HEALTH_WRITER_KEYS,
+  'health.maxOffsetLag': { type: 'int', default: 500_000, min: 0, flag: 'health-max-offset-lag', doc: 'Readiness: most records the consumer may be behind (summed over its partitions) and still count as healthy.' },
 } as const satisfies ConfigTable;
 
 export function configure(cmd: Command): void {
@@ -88,6 +92,31 @@ export async function run(options: Record<string, unknown>): Promise<number> {
     sasl: kafka.sasl ? `${kafka.sasl.mechanism}:${kafka.sasl.username}` : 'none',
     influx: influx ? maskUrl(influx.url) : 'none',
   });
+  const running = proc;
+  const stopHealth = values['health.file']
+    ? startHealthWriter({
+        file: values['health.file'],
+        component: 'processor',
+        intervalMs: values['health.intervalMs'],
+        onWriteError: (err) => logger.warn('cannot write health.file', { file: values['health.file'], error: errorMessage(err) }),
+        collect: async () => {
+          const s = running.stats();
+          const checks: HealthCheck[] = [
+            s.kafka.joined
+              ? { name: 'kafka', ok: true, detail: `in consumer group ${values['kafka.groupId']}` }
+              : { name: 'kafka', ok: false, detail: `not in consumer group ${values['kafka.groupId']}${s.kafka.lastError ? `: ${s.kafka.lastError}` : ' (connecting or rebalancing)'}` },
+          ];
+          if (influx) {
+            const ping = await influxReachable(influx.url, influx.token);
+            checks.push(s.influx?.failing ? { name: 'influx', ok: false, detail: `writes failing: ${s.influx.lastError ?? 'unknown error'}` } : ping);
+          } else checks.push({ name: 'influx', ok: true, detail: 'not configured (no points written)' });
+          const max = values['health.maxOffsetLag'];
+          checks.push({ name: 'lag', ok: s.kafka.offsetLag <= max, detail: `${s.kafka.offsetLag} records behind (limit ${max})` });
+          return checks;
+        },
+      })
+    : () => undefined;
+  void proc.done.then(stopHealth, stopHealth);
   let signals = 0;
   const stopped = new Promise<number>((resolve) => {
     const onSignal = (sig: string) => {
