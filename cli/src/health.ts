@@ -137,8 +137,3 @@ export async function influxReachable(url: string, token: string | undefined, ti
   }
 }
 
-/** The keys of a command that writes a health file (agent, processor). */
-export const HEALTH_WRITER_KEYS = {
-  'health.file': { type: 'string', default: '', flag: 'health-file', doc: 'Write a readiness report to this file every health.intervalMs, for `roamwatch health` (container healthchecks); "" = none. Removed on a clean stop.' },
-  'health.intervalMs': { type: 'int', default: 10_000, min: 100, flag: 'health-interval-ms', doc: 'Interval of the readiness report; `roamwatch health` calls a report older than 3 intervals (at least 15 s) stale.' },
-} as const;

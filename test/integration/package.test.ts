@@ -108,7 +108,7 @@ describe('the installed package', () => {
     // No flag beyond --config: a flag would silently override the file (spool.dir did).
     expect(exec).toBe('/usr/bin/roamwatch agent --config /etc/roamwatch/agent.yaml');
     const cfg = ok('roamwatch', ['agent', '--config', '/etc/roamwatch/agent.yaml', '--print-config']);
-    expect(cfg).toMatch(/^spool:\n(  .*\n)*?  dir: \/var\/lib\/roamwatch\/spool$/m);
+    expect(cfg).toMatch(/^spool:\n( {2}.*\n)*? {2}dir: \/var\/lib\/roamwatch\/spool$/m);
   });
 
   it('when the installed agent runs as user roamwatch against the lab\'s charon, then it streams VICI, rtnetlink and path events', async () => {

@@ -16,11 +16,8 @@ import { ConfigError, EXIT, createLogger, errorMessage } from '@roamwatch/core';
 import type { RoamwatchError } from '@roamwatch/core';
 import { CONFIG_KEYS, buildAgentConfig, runAgent } from '@roamwatch/agent';
 import { addConfigOptions, loadCommandConfig } from '../config.js';
-import { HEALTH_WRITER_KEYS, startHealthWriter } from '../health.js';
+import { startHealthWriter } from '../health.js';
 import type { HealthCheck } from '../health.js';
-
-/** The agent's key table plus the readiness report (health.*), which only this process writes. */
-const AGENT_KEYS = { ...CONFIG_KEYS, ...HEALTH_WRITER_KEYS };
 
 export function configure(cmd: Command): void {
   cmd.description(
@@ -28,7 +25,7 @@ export function configure(cmd: Command): void {
       'to Kafka (or stdout / a JSON-lines file) through a durable on-disk spool. Runs until SIGTERM.\n' +
       'Every key is documented in deploy/roamwatch-agent.example.yaml.',
   );
-  addConfigOptions(cmd, AGENT_KEYS);
+  addConfigOptions(cmd, CONFIG_KEYS);
   cmd.addHelpText(
     'after',
     '\nExit codes: 0 stopped cleanly (SIGTERM/SIGINT, or --sink stdout whose reader closed the pipe);\n' +
@@ -38,7 +35,7 @@ export function configure(cmd: Command): void {
 }
 
 export async function run(options: Record<string, unknown>): Promise<number> {
-  const cfg = loadCommandConfig('agent', AGENT_KEYS, options, ({ values, origins }) => {
+  const cfg = loadCommandConfig('agent', CONFIG_KEYS, options, ({ values, origins }) => {
     const built = buildAgentConfig(values, origins);
     return { ...built, warnings: built.config.warnings, health: { file: values['health.file'], intervalMs: values['health.intervalMs'] } };
   });

@@ -7,12 +7,12 @@
  * shared client keys, the InfluxDB token a secret read from a file or the environment.
  */
 import type { Command } from 'commander';
-import { ConfigError, EXIT, INFLUX_KEYS, KAFKA_CLIENT_KEYS, LOG_KEYS, createLogger, errorMessage, influxSettings, kafkaClientSettings, maskUrl, explainKafkaError } from '@roamwatch/core';
+import { ConfigError, EXIT, HEALTH_KEYS, INFLUX_KEYS, KAFKA_CLIENT_KEYS, LOG_KEYS, createLogger, errorMessage, influxSettings, kafkaClientSettings, maskUrl, explainKafkaError } from '@roamwatch/core';
 import type { ConfigTable } from '@roamwatch/core';
 import { startProcessor, formatFinding } from '@roamwatch/processor';
 import { addConfigOptions, loadCommandConfig } from '../config.js';
 import { CORRELATION_KEYS, correlationOptions, kafkajsSecurity } from './pipeline-flags.js';
-import { HEALTH_WRITER_KEYS, influxReachable, startHealthWriter } from '../health.js';
+import { influxReachable, startHealthWriter } from '../health.js';
 import type { HealthCheck } from '../health.js';
 
 const TOPIC_RE = /^[A-Za-z0-9._-]{1,249}$/;
@@ -30,7 +30,7 @@ export const PROCESSOR_KEYS = {
   printFindings: { type: ['none', 'text', 'json'] as const, default: 'none', flag: 'print-findings', doc: 'Also print findings on stdout.' },
   ...INFLUX_KEYS,
   ...CORRELATION_KEYS,
-  ...HEALTH_WRITER_KEYS,
+  ...HEALTH_KEYS,
   'health.maxOffsetLag': { type: 'int', default: 500_000, min: 0, flag: 'health-max-offset-lag', doc: 'Readiness: most records the consumer may be behind (summed over its partitions) and still count as healthy.' },
 } as const satisfies ConfigTable;
 
