@@ -19,7 +19,8 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLab, type Lab } from '../lab/index.js';
-import { ROOT } from './agent-harness.js';
+import { ROOT, readTopic } from './agent-harness.js';
+import { servers, uniqueRunId } from '../setup/servers.js';
 
 const VERSION = (JSON.parse(fs.readFileSync(path.join(ROOT, 'cli/package.json'), 'utf8')) as { version: string }).version;
 /** Where the package puts files, and the directories its maintainer scripts create. */
@@ -163,6 +164,29 @@ describe('the installed package', () => {
     expect(seen.get('path.verdict')).toMatchObject({ ikeSaName: 'rw' });
     expect(stderr).not.toMatch(/EACCES|permission denied/i);
   }, 120_000);
+
+  it('when the installed agent sends to the real Kafka, then its bundled kafkajs delivers the events and the idle-timer fix applies to it', async () => {
+    const topic = `${uniqueRunId('pkg')}.events`;
+    const spool = path.join(work, 'spool-kafka');
+    const agent = spawn(
+      '/usr/bin/roamwatch',
+      ['agent', '--sink', 'kafka', '--brokers', servers.kafka.brokers.join(','), '--topic', topic, '--topic-partitions', '1', '--spool-dir', spool, '--host-id', 'pkg-kafka',
+        '--vici-enabled', 'false', '--rtnetlink-enabled', 'false', '--path-enabled', 'false', '--status-interval-ms', '200'],
+      { stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: '/usr/bin:/bin', ROAMWATCH_LOG_FORMAT: 'json' } },
+    );
+    let stderr = '';
+    agent.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    try {
+      const got = await readTopic(topic, (g) => g.some((r) => r.event.kind === 'agent.status'), 60_000);
+      expect(got[0]!.event).toMatchObject({ kind: 'agent.started', host: 'pkg-kafka', seq: 1 });
+    } finally {
+      agent.kill('SIGTERM');
+      await new Promise((r) => (agent.exitCode !== null ? r(null) : agent.once('exit', r)));
+    }
+    // kafka.ts logs this when the patch cannot find kafkajs's RequestQueue (the bundle rewrites its require).
+    expect(stderr).not.toMatch(/idle-timer fix not applied/);
+    expect(stderr).toMatch(/"message":"connected"/);
+  }, 90_000);
 
   it('when removed (dpkg -r), then the conffile and the state stay; when purged (dpkg -P), then nothing of it is left but the system user', () => {
     ok('dpkg', ['-r', 'roamwatch']);
