@@ -101,6 +101,15 @@ describe('the installed package', () => {
     expect(ok('stat', ['-c', '%U:%G %a', '/etc/roamwatch/agent.yaml']).trim()).toBe('root:roamwatch 640');
   });
 
+  it('when installed again over itself (the upgrade path), then an edited agent.yaml and the state directory stay as they were', () => {
+    fs.appendFileSync('/etc/roamwatch/agent.yaml', '# edited by the operator\n');
+    fs.writeFileSync('/var/lib/roamwatch/marker', 'state');
+    ok('dpkg', ['-i', deb]);
+    expect(fs.readFileSync('/etc/roamwatch/agent.yaml', 'utf8')).toMatch(/# edited by the operator\n$/);
+    expect(fs.readFileSync('/var/lib/roamwatch/marker', 'utf8')).toBe('state');
+    expect(ok('dpkg-query', ['-W', '-f', '${Status} ${Version}', 'roamwatch'])).toBe(`install ok installed ${VERSION}`);
+  });
+
   it('when systemd-analyze verify checks the installed unit, then it has nothing to say, and the unit leaves the configuration to /etc/roamwatch/agent.yaml', () => {
     const r = sh('systemd-analyze', ['verify', UNIT]);
     expect(r.stderr.split('\n').filter((l) => l.includes('roamwatch'))).toEqual([]);
