@@ -11,7 +11,7 @@
 #   check    exit 1, naming each missing command and its package, unless all are there
 #   owners   for each command here: its path and the Debian package that owns it (dpkg -S),
 #            beside the package the list names (to verify the list on a machine)
-# Without groups: every group but `optional`. Groups: base lab build servers bench node optional.
+# Without groups: every group but `optional`. Groups: base lab build servers bench node package optional.
 set -euo pipefail
 RW_COMPONENT=${RW_COMPONENT:-commands}
 # shellcheck source=lib.sh
@@ -19,7 +19,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # ROAMWATCH_COMMANDS_LIST: another list in the same format (the tests use it).
 list_file="${ROAMWATCH_COMMANDS_LIST:-$RW_REPO_ROOT/scripts/commands.txt}"
-all_groups=(base lab build servers bench node)
+all_groups=(base lab build servers bench node package)
 
 # The machine's Go toolchain usually lives in /usr/local/go (as scripts/influxdb/install.sh
 # also assumes); it counts as `go`.

@@ -84,8 +84,9 @@ install_apt() {
   fi
   # The commands of the build (the agent's rtnetlink helper, agent/native/rtnl-pipe.c),
   # the server scripts (openssl: certificates of the test broker's SASL_SSL listener and
-  # the secrets of the test servers) and the benchmarks (scripts/commands.txt).
-  bash "$scripts/commands.sh" install build servers bench
+  # the secrets of the test servers), the benchmarks and the package build and its test
+  # (dpkg-deb, systemd-analyze; scripts/commands.txt).
+  bash "$scripts/commands.sh" install build servers bench package
   [[ -e /usr/include/linux/rtnetlink.h && -e /usr/include/stdio.h ]] || rw_apt_install libc6-dev linux-libc-dev
 }
 

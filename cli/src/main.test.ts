@@ -19,8 +19,8 @@ describe('roamwatch CLI', () => {
   it('when run with --help, then every subcommand is listed and the exit code is 0', async () => {
     const r = await run(['--help']);
     expect(r.code).toBe(0);
-    for (const name of ['agent', 'processor', 'watch', 'doctor', 'replay', 'incidents']) expect(r.stdout).toContain(name);
-    expect(SUBCOMMANDS.map((s) => s.name)).toEqual(['agent', 'processor', 'watch', 'doctor', 'replay', 'incidents']);
+    for (const name of ['agent', 'processor', 'watch', 'doctor', 'replay', 'incidents', 'health']) expect(r.stdout).toContain(name);
+    expect(SUBCOMMANDS.map((s) => s.name)).toEqual(['agent', 'processor', 'watch', 'doctor', 'replay', 'incidents', 'health']);
   });
 
   it('when a command is unknown, then it exits 2 and says so', async () => {

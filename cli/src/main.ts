@@ -19,6 +19,7 @@ export const SUBCOMMANDS: Entry[] = [
   { name: 'doctor', summary: 'check every IKE_SA against the routing table now: which ones the next route change will reauthenticate, and the fix', load: () => import('./commands/doctor.js') },
   { name: 'replay', summary: 're-run the correlation over recorded events (a JSON-lines file or a Kafka topic)', load: () => import('./commands/replay.js') },
   { name: 'incidents', summary: 'list recent incidents (one routing event, many gateways) or show one with its gateways and fixes (from InfluxDB)', load: () => import('./commands/incidents.js') },
+  { name: 'health', summary: 'is the running agent or processor ready? (its health.file: Kafka, InfluxDB, lag, VICI, rtnetlink); for container healthchecks', load: () => import('./commands/health.js') },
 ];
 
 export function buildProgram(): Command {
@@ -91,7 +92,21 @@ function wantedCommand(args: string[]): { name?: string; unknown?: string } {
   };
 }
 
+/**
+ * `roamwatch … --help | head -1`: once the reader of stdout is gone, every further write fails
+ * with EPIPE, which Node emits as an `error` event on process.stdout; without a listener that
+ * event ends the process with a stack trace and exit 1. Nothing more can reach that reader, so
+ * the CLI ends as a Unix filter does: quietly, with the exit code it would have had. Commands
+ * that stream to stdout (`agent --sink stdout`, `watch`) add their own listener and stop.
+ */
+export function onStdoutError(err: NodeJS.ErrnoException): void {
+  if (err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED') return;
+  process.stderr.write(`roamwatch: stdout failed: ${errorMessage(err)}\n`);
+  process.exitCode = EXIT.failed;
+}
+
 export async function main(argv: string[]): Promise<number> {
+  if (!process.stdout.listeners('error').includes(onStdoutError)) process.stdout.on('error', onStdoutError);
   const program = buildProgram();
   let exitCode: number = EXIT.ok;
   // Only the invoked subcommand's module is loaded (the agent stays lean on a gateway);

@@ -127,9 +127,9 @@ export const RULES: AlertRule[] = [
     severity: 'warning',
     dashboardUid: DASHBOARD_UIDS.fleet,
     panelId: PANEL_IDS.fleetAtRisk,
-    summary: '{{ $labels.host }} / {{ $labels.conn }}: the next route change will reauthenticate this IKE_SA',
+    summary: '{{ $labels.host }} / {{ $labels.conn }}: the next route change will reauthenticate {{ $values.B }} IKE_SA(s) of this connection',
     description:
-      'Fires per host and connection when the latest roamwatch_path.at_risk verdict within 30 days is > 0 (i.e. 1) ' +
+      'Fires per host and connection when the number of its IKE_SAs (one roamwatch_path series per SA: conn + peer) whose latest at_risk verdict within 30 days is 1 is > 0 ' +
       'on every evaluation for 5 minutes (the grace lets an operator apply a fix without a page). A verdict is written only when it changes, ' +
       'hence the 30-day look-back. No data is OK.',
   }),

@@ -444,15 +444,15 @@ export function gatewayDrilldown(): Dashboard {
       {
         id: 5,
         type: 'state-timeline',
-        title: 'Path verdict (1 = at risk)',
-        description: 'The path analyzer\'s verdict per connection: at risk means the next route change will reauthenticate the SA.',
+        title: 'IKE_SAs at risk per connection',
+        description: 'How many of the connection\'s IKE_SAs (one per peer, docs/metrics.md) the path analyzer holds at risk: the next route change will reauthenticate them. 0 = ok.',
         gridPos: { x: 0, y: 16, w: 12, h: 6 },
         datasource: DASHBOARD_DATASOURCE,
         targets: [target(Q.gateway.pathAtRisk, { alias: '$tag_conn' })],
         fieldConfig: fields({
           thresholds: { mode: 'absolute', steps: [{ color: 'green', value: null }, { color: 'red', value: 1 }] },
           color: { mode: 'thresholds' },
-          mappings: [{ type: 'value', options: { '0': { text: 'ok', index: 0 }, '1': { text: 'at risk', index: 1 } } }],
+          mappings: [{ type: 'value', options: { '0': { text: 'ok', index: 0 } } }],
         }),
         options: { showValue: 'auto', mergeValues: true, rowHeight: 0.9 },
       },

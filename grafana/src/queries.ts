@@ -87,11 +87,11 @@ export const Q = {
     /** Runs over the panel's 30-day time override: a verdict is written only when it changes. */
     atRiskNow:
       `SELECT sum("at_risk") FROM (SELECT last("at_risk") AS "at_risk" FROM "${M.path}" ` +
-      `WHERE ${hostF} AND $timeFilter GROUP BY "host", "conn")`,
+      `WHERE ${hostF} AND $timeFilter GROUP BY "host", "conn", "peer")`,
     atRiskTable:
-      `SELECT "host", "conn", "verdict", "reason_code", "unique_id", "fix" FROM (` +
+      `SELECT "host", "conn", "peer", "verdict", "reason_code", "unique_id", "fix" FROM (` +
       `SELECT last("at_risk") AS "at_risk", "verdict", "reason_code", "unique_id", "fix" FROM "${M.path}" ` +
-      `WHERE ${hostF} AND $timeFilter GROUP BY "host", "conn") WHERE "at_risk" = 1`,
+      `WHERE ${hostF} AND $timeFilter GROUP BY "host", "conn", "peer") WHERE "at_risk" = 1`,
     /** IKE_SAs that went from at risk to valid (path.verdict remediation), per gateway and who applied the fix. */
     remediatedOverTime:
       `SELECT sum("count") FROM "${M.remediation}" WHERE ${hostF} AND $timeFilter ` +
@@ -128,9 +128,10 @@ export const Q = {
     netChanges:
       `SELECT sum("count") FROM "${M.netChanges}" WHERE ${hostF} AND $timeFilter ` +
       `GROUP BY time($__interval), "kind", "op" fill(0)`,
+    /** IKE_SAs at risk per connection: each SA's (conn + peer) last verdict, summed per connection. */
     pathAtRisk:
-      `SELECT last("at_risk") FROM "${M.path}" WHERE ${hostF} AND ${connF} AND $timeFilter ` +
-      `GROUP BY time($__interval), "conn" fill(previous)`,
+      `SELECT sum("at_risk") FROM (SELECT last("at_risk") AS "at_risk" FROM "${M.path}" WHERE ${hostF} AND ${connF} AND $timeFilter ` +
+      `GROUP BY time($__interval), "conn", "peer" fill(previous)) GROUP BY time($__interval), "conn"`,
     reauthTable:
       `SELECT "conn", "class", "trigger_kind", "trigger", "latency_ms", "downtime_ms", ` +
       `"old_unique_id", "new_unique_id", "local_before", "local_after", "fix" FROM "${M.reauth}" ` +
@@ -203,7 +204,8 @@ export const Q = {
  */
 export const A = {
   spuriousReauth: `SELECT sum("count") FROM "${M.reauth}" WHERE "class" = 'spurious' AND $timeFilter GROUP BY "host", "conn"`,
-  saAtRisk: `SELECT last("at_risk") FROM "${M.path}" WHERE $timeFilter GROUP BY "host", "conn"`,
+  /** One alert instance per host and connection; its value = how many of the connection's IKE_SAs (conn + peer) are at risk. */
+  saAtRisk: `SELECT sum("at_risk") FROM (SELECT last("at_risk") AS "at_risk" FROM "${M.path}" WHERE $timeFilter GROUP BY "host", "conn", "peer") GROUP BY "host", "conn"`,
   agentSilent: heartbeatsRecent(''),
   processorLag: `SELECT last("lag_ms") FROM "${M.processor}" WHERE $timeFilter GROUP BY "instance", "group"`,
   /** One instance per incident: its latest report within the range (points sit at the incident's start). */

@@ -44,6 +44,13 @@ export interface CorrelationConfig {
    * than them comes out late. Default 20000.
    */
   maxBufferedPerHost: number;
+  /**
+   * Distinct `peer` tag values of `roamwatch_path` per host (docs/metrics.md). Path verdicts are
+   * kept per IKE_SA, keyed by connection and remote address; a host's SAs beyond this bound
+   * share the `peer="_overflow"` series (counted in the projection's `pathPeersOverflow`), so
+   * that one hub gateway cannot grow InfluxDB's series without limit. Default 1000.
+   */
+  pathPeersPerHost: number;
 }
 
 export const DEFAULT_CORRELATION: Readonly<CorrelationConfig> = Object.freeze({
@@ -57,6 +64,7 @@ export const DEFAULT_CORRELATION: Readonly<CorrelationConfig> = Object.freeze({
   dedupeIds: 1024,
   maxFutureSkewMs: 60_000,
   maxBufferedPerHost: 20_000,
+  pathPeersPerHost: 1000,
 });
 
 /** Fills defaults and validates; throws ConfigError naming the bad key. */
@@ -68,7 +76,7 @@ export function correlationConfig(input: Partial<Record<keyof CorrelationConfig,
     if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
       throw new ConfigError(key, `expected a non-negative number, got ${JSON.stringify(value)}`);
     }
-    if ((key === 'netWindowMs' || key === 'maxTriggers' || key === 'dedupeIds' || key === 'maxBufferedPerHost') && value < 1) {
+    if ((key === 'netWindowMs' || key === 'maxTriggers' || key === 'dedupeIds' || key === 'maxBufferedPerHost' || key === 'pathPeersPerHost') && value < 1) {
       throw new ConfigError(key, `must be at least 1, got ${value}`);
     }
     (out as unknown as Record<string, number>)[key] = value;

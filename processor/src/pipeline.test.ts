@@ -173,7 +173,8 @@ describe('processor pipeline', () => {
     expect(risk).toHaveLength(1);
     expect(risk[0]).toMatchObject({ conn: 'dc2', uniqueId: '7', atRisk: true, fix });
     expect(reauths(out)[0]!.fix).toEqual(fix);
-    expect(points(out, 'roamwatch_path')).toHaveLength(2);
+    // two verdicts, then `gone` when the at-risk SA went down in the reauth (the agent reports the new SA's own verdict)
+    expect(points(out, 'roamwatch_path').map((p) => p.strings!['verdict'])).toEqual(['at-risk', 'at-risk', 'gone']);
     expect(points(out, 'roamwatch_reauth')[0]!.strings!.fix).toBe(fix.command);
   });
 

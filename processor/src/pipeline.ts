@@ -115,6 +115,8 @@ export interface PipelineStats {
   late: number;
   duplicates: number;
   lateNetChanges: number;
+  /** Path verdicts written to the `peer="_overflow"` series (docs/metrics.md, pathPeersPerHost). */
+  pathPeersOverflow: number;
   reauths: Record<Classification, number>;
   rekeys: number;
   findings: number;
@@ -173,6 +175,7 @@ export class Pipeline<R> implements Stage<PipelineInput<R>, PipelineOutput<R>> {
       late: c.stats.late,
       duplicates: c.stats.duplicates,
       lateNetChanges: this.project.stats.lateNetChanges,
+      pathPeersOverflow: this.project.stats.pathPeersOverflow,
       reauths: { ...t.reauths },
       rekeys: t.rekeys,
       findings: t.findings,

@@ -4,7 +4,9 @@
  *
  *   vici.ike-updown            → roamwatch_sa
  *   vici.ike-rekey/child-rekey → roamwatch_rekey
- *   path.verdict               → roamwatch_path (+ roamwatch_remediation on at-risk → valid)
+ *   path.verdict               → roamwatch_path, one series per IKE_SA (tags conn + peer, see
+ *                                PathSeries) (+ roamwatch_remediation on at-risk → valid)
+ *   vici.ike-updown down       → roamwatch_path `gone` for the SA that held its series
  *   agent.status               → roamwatch_agent
  *   route/address/link/rule    → roamwatch_net_changes (counts per `netWindowMs` window,
  *                                written when the host's clock passes the window's end)
@@ -30,6 +32,53 @@ export interface ProjectionStats {
   points: number;
   /** Routing events whose count window had already been written (not amended). */
   lateNetChanges: number;
+  /** Path verdicts written to `peer="_overflow"` because their host had `pathPeersPerHost` peers. */
+  pathPeersOverflow: number;
+}
+
+/** The `peer` tag of IKE_SAs without a remote address, and of those beyond a host's bound. */
+export const PEER_UNKNOWN = '_unknown';
+export const PEER_OVERFLOW = '_overflow';
+
+/**
+ * The `roamwatch_path` series of one host: one per IKE_SA, keyed by connection and remote
+ * address (`peer`), because the unique id changes with every reauth while a road warrior's or
+ * a site's address stays, and a hub connection holds hundreds of SAs that must not collapse
+ * into one series. Bounded: at most `maxPeers` distinct peers per host, the rest share
+ * PEER_OVERFLOW. Remembers which unique id last wrote each series, so that the down event of
+ * an SA that is gone for good writes `verdict=gone, at_risk=0` (its last verdict would otherwise
+ * count as at risk for as long as the dashboards look back), while the down event of the old SA
+ * of a make-before-break reauth, whose series the new SA has already taken over, writes nothing.
+ */
+class PathSeries {
+  /** `conn\0peer` → unique id of the IKE_SA whose verdict the series holds now. */
+  private readonly owners = new Map<string, string>();
+  private readonly peers = new Set<string>();
+  constructor(private readonly maxPeers: number) {}
+
+  /** The peer tag for a verdict, and whether it had to go to the overflow series. */
+  peerOf(remote: string | undefined): { peer: string; overflow: boolean } {
+    const peer = remote ?? PEER_UNKNOWN;
+    if (this.peers.has(peer)) return { peer, overflow: false };
+    if (this.peers.size >= this.maxPeers) return { peer: PEER_OVERFLOW, overflow: true };
+    this.peers.add(peer);
+    return { peer, overflow: false };
+  }
+
+  own(conn: string, peer: string, uniqueId: string): void {
+    this.owners.set(`${conn}\0${peer}`, uniqueId);
+  }
+
+  /** On an IKE_SA's down event: the peer of the series it still holds (then released), if any. */
+  release(conn: string, remote: string | undefined, uniqueId: string): string | undefined {
+    for (const peer of [remote ?? PEER_UNKNOWN, PEER_OVERFLOW]) {
+      const key = `${conn}\0${peer}`;
+      if (this.owners.get(key) !== uniqueId) continue;
+      this.owners.delete(key);
+      return peer;
+    }
+    return undefined;
+  }
 }
 
 /**
@@ -46,17 +95,22 @@ interface ProjectedHost {
   host: string;
   clockUs: number;
   windows: Map<number, Map<string, number>>;
+  /** Created with the host's first path verdict. */
+  paths?: PathSeries;
 }
 
 export class MetricsProjection<R> implements Stage<CorrelatedItem<R>, PipelineOutput<R>> {
   private readonly windowUs: number;
+  private readonly pathPeersPerHost: number;
   /** Per host: the last clock passed on, and the open count windows by start time, counts by `kind|op`. */
   private readonly hosts = new Map<string, ProjectedHost>();
   private last: ProjectedHost | undefined;
-  readonly stats: ProjectionStats = { points: 0, lateNetChanges: 0 };
+  readonly stats: ProjectionStats = { points: 0, lateNetChanges: 0, pathPeersOverflow: 0 };
 
   constructor(config: Partial<CorrelationConfig> = {}) {
-    this.windowUs = correlationConfig(config).netWindowMs * 1000;
+    const c = correlationConfig(config);
+    this.windowUs = c.netWindowMs * 1000;
+    this.pathPeersPerHost = c.pathPeersPerHost;
   }
 
   push(item: CorrelatedItem<R>, emit: Emit<PipelineOutput<R>>): void {
@@ -84,15 +138,27 @@ export class MetricsProjection<R> implements Stage<CorrelatedItem<R>, PipelineOu
 
   private onEvent(e: RoamwatchEvent, emit: Emit<PipelineOutput<R>>): void {
     switch (e.kind) {
-      case 'vici.ike-updown':
+      case 'vici.ike-updown': {
+        const sa = e.payload.ikeSa;
         this.point(emit, {
           measurement: 'roamwatch_sa',
-          tags: { host: e.host, conn: e.payload.ikeSa.name, state: e.payload.up ? 'up' : 'down' },
+          tags: { host: e.host, conn: sa.name, state: e.payload.up ? 'up' : 'down' },
           ints: { count: 1 },
-          strings: { unique_id: e.payload.ikeSa.uniqueId },
+          strings: { unique_id: sa.uniqueId },
           timeNs: nsOf(e.timeUs),
         });
+        const peer = e.payload.up ? undefined : this.host(e.host).paths?.release(sa.name, sa.remoteHost, sa.uniqueId);
+        if (peer !== undefined) {
+          this.point(emit, {
+            measurement: 'roamwatch_path',
+            tags: { host: e.host, conn: sa.name, peer },
+            ints: { at_risk: 0 },
+            strings: { verdict: 'gone', reason_code: 'ike-sa-down', unique_id: sa.uniqueId },
+            timeNs: nsOf(e.timeUs),
+          });
+        }
         return;
+      }
       case 'vici.ike-rekey':
         this.point(emit, rekeyPoint(e.host, e.payload.old.name, 'ike', e.timeUs));
         return;
@@ -102,9 +168,14 @@ export class MetricsProjection<R> implements Stage<CorrelatedItem<R>, PipelineOu
       case 'path.verdict': {
         const v = e.payload;
         const fix = bestFix(v.fixes);
+        const h = this.host(e.host);
+        h.paths ??= new PathSeries(this.pathPeersPerHost);
+        const { peer, overflow } = h.paths.peerOf(v.remoteHost);
+        if (overflow) this.stats.pathPeersOverflow += 1;
+        h.paths.own(v.ikeSaName, peer, v.uniqueId);
         this.point(emit, {
           measurement: 'roamwatch_path',
-          tags: { host: e.host, conn: v.ikeSaName },
+          tags: { host: e.host, conn: v.ikeSaName, peer },
           ints: { at_risk: v.verdict === 'at-risk' ? 1 : 0 },
           strings: { verdict: v.verdict, reason_code: v.reasonCode, unique_id: v.uniqueId, ...(fix ? { fix: fix.command } : {}) },
           timeNs: nsOf(e.timeUs),

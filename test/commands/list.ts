@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-export const COMMAND_GROUPS = ['base', 'lab', 'build', 'servers', 'bench', 'node', 'optional'] as const;
+export const COMMAND_GROUPS = ['base', 'lab', 'build', 'servers', 'bench', 'node', 'package', 'optional'] as const;
 export type CommandGroup = (typeof COMMAND_GROUPS)[number];
 
 export interface CommandEntry {

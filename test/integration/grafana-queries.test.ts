@@ -41,9 +41,10 @@ const influx = { url, database, token };
 const run = (q: string): Promise<InfluxSeries[]> => queryInfluxQL(influx, q);
 
 const RUN = uniqueRunId('graf');
-const H = { bug: `gw-bug-${RUN}`, fix: `gw-fix-${RUN}`, silent: `gw-silent-${RUN}`, fresh: `gw-fresh-${RUN}`, recBug: `rec-bug-${RUN}`, recFix: `rec-fix-${RUN}` };
+const H = { bug: `gw-bug-${RUN}`, fix: `gw-fix-${RUN}`, silent: `gw-silent-${RUN}`, fresh: `gw-fresh-${RUN}`, hub: `gw-hub-${RUN}`, recBug: `rec-bug-${RUN}`, recFix: `rec-fix-${RUN}` };
 const P = { ok: `proc-ok-${RUN}`, slow: `proc-slow-${RUN}` };
 const CONN = 'dc1-to-dc2';
+const HUB_CONN = 'road-warriors';
 /** The evaluation instant: "now" for every query and rule of this test. */
 const E = Math.floor(Date.now() / 1000) * 1000;
 const MIN = 60_000;
@@ -111,9 +112,9 @@ function scenarioLines(): string[] {
     out.push(line('roamwatch_sa', { host: H.bug, conn: CONN, state: 'down' }, { count: int(1), unique_id: String(c.k + 1) }, start + 1));
     out.push(line('roamwatch_sa', { host: H.bug, conn: CONN, state: 'up' }, { count: int(1), unique_id: String(c.k + 2) }, start + c.downtimeMs));
   }
-  out.push(line('roamwatch_path', { host: H.bug, conn: CONN }, { at_risk: int(1), verdict: 'at-risk', reason_code: 'no-route-to-local-address', unique_id: '1', fix: FIX }, E - 40 * MIN));
+  out.push(line('roamwatch_path', { host: H.bug, conn: CONN, peer: PEER }, { at_risk: int(1), verdict: 'at-risk', reason_code: 'no-route-to-local-address', unique_id: '1', fix: FIX }, E - 40 * MIN));
   // fix: no reauth from the route changes; one scheduled reauth and an IKE rekey.
-  out.push(line('roamwatch_path', { host: H.fix, conn: CONN }, { at_risk: int(0), verdict: 'ok', reason_code: 'route-with-src', unique_id: '1', fix: '' }, E - 40 * MIN));
+  out.push(line('roamwatch_path', { host: H.fix, conn: CONN, peer: PEER }, { at_risk: int(0), verdict: 'ok', reason_code: 'route-with-src', unique_id: '1', fix: '' }, E - 40 * MIN));
   out.push(
     line(
       'roamwatch_reauth',
@@ -126,7 +127,12 @@ function scenarioLines(): string[] {
   // fix: the SA went from at risk to valid when `roamwatch doctor --apply` added the route, 30 minutes ago.
   out.push(line('roamwatch_remediation', { host: H.fix, conn: CONN, applied_by: 'roamwatch' }, { count: int(1), fix: `${PEER} dev eth0 src ${LOCAL}`, unique_id: '1', journal_id: '20261130T160102Z-a1b2c3' }, E - 30 * MIN));
   // fresh: an SA that became at risk 2 minutes ago (the at-risk rule waits 5 minutes).
-  out.push(line('roamwatch_path', { host: H.fresh, conn: CONN }, { at_risk: int(1), verdict: 'at-risk', reason_code: 'no-route-to-local-address', unique_id: '7', fix: FIX }, E - 2 * MIN));
+  out.push(line('roamwatch_path', { host: H.fresh, conn: CONN, peer: PEER }, { at_risk: int(1), verdict: 'at-risk', reason_code: 'no-route-to-local-address', unique_id: '7', fix: FIX }, E - 2 * MIN));
+  // hub: one connection, four road-warrior IKE_SAs (one series each, docs/metrics.md): two at risk,
+  // one valid written last (keyed by conn alone, the connection looked fine), one gone while at risk.
+  const hubPath = (i: number, v: 'at-risk' | 'valid' | 'gone', at: number) =>
+    line('roamwatch_path', { host: H.hub, conn: HUB_CONN, peer: `203.0.113.${i}` }, { at_risk: int(v === 'at-risk' ? 1 : 0), verdict: v, reason_code: v === 'valid' ? 'route-with-src' : v === 'gone' ? 'ike-sa-down' : 'no-route-to-local-address', unique_id: String(i), fix: FIX }, at);
+  out.push(hubPath(1, 'at-risk', E - 40 * MIN), hubPath(2, 'at-risk', E - 39 * MIN), hubPath(4, 'at-risk', E - 38 * MIN), hubPath(3, 'valid', E - 37 * MIN), hubPath(4, 'gone', E - 36 * MIN));
   // Agents: a heartbeat every 30 s (the agent's default); "silent" stopped 12 minutes ago.
   for (let t = E - 40 * MIN; t <= E - 5_000; t += 30_000) {
     for (const host of [H.bug, H.fix, H.silent]) {
@@ -217,7 +223,7 @@ const dash = (uid: string): Dashboard => dashboards.get(uid) ?? expect.fail(`no 
 const panel = (uid: string, title: string): Panel => dash(uid).panels.find((p) => p.title === title) ?? expect.fail(`no panel ${title} in ${uid}`);
 
 const VARS: Record<string, Record<string, VarValue>> = {
-  'roamwatch-fleet': { host: [H.bug, H.fix, H.silent, H.fresh] },
+  'roamwatch-fleet': { host: [H.bug, H.fix, H.silent, H.fresh, H.hub] },
   'roamwatch-gateway': { host: [H.bug], conn: { all: '.*' } },
   'roamwatch-incidents': { incident: INCIDENTS.map((i) => i.id), host: [H.bug, H.fix, ...INC_HOSTS] },
   'roamwatch-pipeline': { host: [H.bug, H.fix, H.silent], instance: [P.ok, P.slow] },
@@ -324,10 +330,10 @@ describe('fleet overview', () => {
     expect(close(sums(await runPanel(F, 'Tunnel downtime caused'))['']!, expected)).toBe(true);
     expect(close(sums(await runPanel(F, 'Tunnel downtime caused by spurious reauths'))[`conn=${CONN},host=${H.bug}`]!, expected)).toBe(true);
   });
-  it('SAs at risk now: 2 (bug, and the SA that became at risk 2 minutes ago), with the fix', async () => {
-    expect(sums(await runPanel(F, 'SAs at risk now'))).toEqual({ '': 2 });
+  it('SAs at risk now: 4 (bug, the SA that became at risk 2 minutes ago, two of the hub\'s road warriors), with the fix', async () => {
+    expect(sums(await runPanel(F, 'SAs at risk now'))).toEqual({ '': 4 });
     const table = rows(await runPanel(F, 'SAs at risk: what to change'));
-    expect(table.map((r) => r['host']).sort()).toEqual([H.bug, H.fresh].sort());
+    expect(table.map((r) => `${r['host']} ${r['peer']}`).sort()).toEqual([`${H.bug} ${PEER}`, `${H.fresh} ${PEER}`, `${H.hub} 203.0.113.1`, `${H.hub} 203.0.113.2`].sort());
     expect(table.every((r) => r['fix'] === FIX && r['reason_code'] === 'no-route-to-local-address')).toBe(true);
   });
   it('remediation progress: one SA fixed on the fix gateway, by roamwatch', async () => {
@@ -362,7 +368,7 @@ describe('gateway drill-down (host = bug, conn = All)', () => {
     expect(close(sums(await runPanel(G, 'Downtime per reauth'))[`class=spurious,conn=${CONN}`]!, 44)).toBe(true);
     expect(sums(await runPanel(G, 'IKE_SA up/down events'))).toEqual({ [`conn=${CONN},state=down`]: 4, [`conn=${CONN},state=up`]: 5 });
     expect(sums(await runPanel(G, 'Network changes by kind'))).toEqual({ 'kind=route,op=added': 2, 'kind=route,op=removed': 2 });
-    const verdict = toNumericSeries(await runPanel(G, 'Path verdict (1 = at risk)'));
+    const verdict = toNumericSeries(await runPanel(G, 'IKE_SAs at risk per connection'));
     expect(verdict.map((s) => s.labels['conn'])).toEqual([CONN]);
     expect(verdict[0]!.points.at(-1)?.[1]).toBe(1);
     const table = rows(await runPanel(G, 'Reauthentications'));
@@ -465,7 +471,7 @@ describe('fleet at-risk inventory: fixed since', () => {
 
 describe('alert rules (Grafana evaluation emulated: reduce + threshold + for)', () => {
   const rule = (uid: string): (typeof RULES)[number] => RULES.find((r) => r.uid === uid) ?? expect.fail(`no rule ${uid}`);
-  const mine = new Set([H.bug, H.fix, H.silent, H.fresh, ...Object.values(P)]);
+  const mine = new Set([H.bug, H.fix, H.silent, H.fresh, H.hub, ...Object.values(P)]);
   async function states(uid: string): Promise<Record<string, string>> {
     const all = await ruleStates(rule(uid), { atMs: E, intervalMs: MIN, run });
     const out: Record<string, string> = {};
@@ -486,7 +492,14 @@ describe('alert rules (Grafana evaluation emulated: reduce + threshold + for)', 
   });
 
   it('SA at risk: fires for the bug gateway after 5 minutes, is pending for an SA at risk for 2 minutes, quiet for the fixed one', async () => {
-    expect(await states('roamwatch-sa-at-risk')).toEqual({ [`${H.bug}/${CONN}`]: 'Alerting', [`${H.fresh}/${CONN}`]: 'Pending', [`${H.fix}/${CONN}`]: 'Normal' });
+    expect(await states('roamwatch-sa-at-risk')).toEqual({ [`${H.bug}/${CONN}`]: 'Alerting', [`${H.fresh}/${CONN}`]: 'Pending', [`${H.fix}/${CONN}`]: 'Normal', [`${H.hub}/${HUB_CONN}`]: 'Alerting' });
+  });
+
+  it('SA at risk: the hub connection\'s value is the number of its IKE_SAs at risk (2), not the verdict of its last-written SA', async () => {
+    const r = rule('roamwatch-sa-at-risk');
+    const series = toNumericSeries(await run(interpolate(r.data[0]!.model.query as string, { fromMs: E - 30 * 24 * 60 * MIN, toMs: E, intervalMs: MIN, vars: {} })));
+    const hub = series.find((x) => x.labels['host'] === H.hub)!;
+    expect(hub.points.at(-1)?.[1]).toBe(2);
   });
 
   it('agent silent: fires for the agent silent for 12 minutes only', async () => {

@@ -86,8 +86,30 @@ describe('docker-compose.yml', () => {
     const agent = compose.services['agent']!;
     expect(agent.profiles).toEqual(['agent']);
     expect(agent.network_mode).toBe('host');
-    expect(JSON.stringify(agent.volumes)).toContain('/var/run/charon.vici');
     for (const [name, s] of services) if (name !== 'agent') expect(s.profiles, name).toBeUndefined();
+  });
+
+  it('the agent mounts the VICI socket\'s directory and strongSwan\'s whole configuration read-only, and has exactly CAP_NET_ADMIN', () => {
+    const agent = compose.services['agent']! as Service & { cap_add?: string[]; cap_drop?: string[]; environment?: Record<string, string> };
+    const binds = Object.fromEntries((agent.volumes ?? []).filter((v): v is Exclude<typeof v, string> => typeof v !== 'string').map((v) => [v.target, v]));
+    for (const target of ['/run/strongswan-vici', '/etc/strongswan.conf', '/etc/strongswan.d', '/etc/swanctl']) {
+      expect(binds[target], target).toMatchObject({ type: 'bind', read_only: true });
+    }
+    // Not the socket file itself: charon re-creates it at every start, a file bind mount goes stale.
+    expect(agent.environment?.['ROAMWATCH_VICI_URI']).toBe('unix:///run/strongswan-vici/charon.vici');
+    expect(agent.environment?.['ROAMWATCH_PATH_SWANCTL_CONF']).toBe('/etc/swanctl/swanctl.conf');
+    expect(agent.cap_drop).toEqual(['ALL']);
+    expect(agent.cap_add).toEqual(['NET_ADMIN']);
+  });
+
+  it('the agent and the processor are checked for readiness (`roamwatch health`), not for a live PID 1', () => {
+    for (const name of ['agent', 'processor']) {
+      const s = compose.services[name]! as Service & { environment?: Record<string, string>; tmpfs?: string[] };
+      expect(s.healthcheck?.test, name).toEqual(['CMD', 'node', '/app/cli/bin/roamwatch.js', 'health']);
+      expect(s.environment?.['ROAMWATCH_HEALTH_FILE'], name).toBe('/run/roamwatch/health.json');
+      expect(s.tmpfs, name).toEqual(['/run/roamwatch']);
+    }
+    expect(text).not.toContain('process.kill(1, 0)');
   });
 
   it('every image is pinned to an exact version (no latest, no floating major)', () => {
@@ -215,6 +237,13 @@ describe('Dockerfile and .dockerignore', () => {
   it('is multi-stage with pinned base images', () => {
     expect(froms.length).toBeGreaterThanOrEqual(2);
     for (const f of froms) expect(f[1], f[0]).toMatch(/^[a-z0-9./-]+:\d+\.\d+\.\d+[a-z0-9.-]*$/);
+  });
+
+  it('runs Node.js 24 LTS, carries OCI labels and a HEALTHCHECK that runs `roamwatch health`', () => {
+    expect(froms.map((f) => f[1])).toEqual(expect.arrayContaining([expect.stringMatching(/^node:24\.\d+\.\d+-bookworm-slim$/)]));
+    for (const label of ['title', 'description', 'version', 'licenses']) expect(dockerfile).toContain(`org.opencontainers.image.${label}=`);
+    expect(dockerfile).toMatch(/^HEALTHCHECK .*\\\n\s+CMD \["node", "\/app\/cli\/bin\/roamwatch\.js", "health"\]$/m);
+    expect(dockerfile).toMatch(/^ENV ROAMWATCH_HEALTH_FILE=\/run\/roamwatch\/health\.json$/m);
   });
 
   it('runs as a non-root user in the final stage', () => {

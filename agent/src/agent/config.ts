@@ -16,7 +16,7 @@
  * agent.started event: `summarizeConfig` leaves them out.
  */
 import os from 'node:os';
-import { ConfigError, HOST_ID_RE, KAFKA_CLIENT_KEYS, LOG_KEYS, kafkaClientSettings, loadConfig } from '@roamwatch/core';
+import { ConfigError, HEALTH_KEYS, HOST_ID_RE, KAFKA_CLIENT_KEYS, LOG_KEYS, kafkaClientSettings, loadConfig } from '@roamwatch/core';
 import type { ConfigTable, ConfigValues, LoadConfigInput as CoreLoadConfigInput, Origin, ValueOf } from '@roamwatch/core';
 import type { KafkaSaslOptions, KafkaTlsOptions } from '../sinks/kafka.js';
 
@@ -63,7 +63,7 @@ const AGENT_KEYS = {
 } as const satisfies ConfigTable;
 
 /** Every key of the agent's configuration. */
-export const CONFIG_KEYS = { ...AGENT_KEYS, ...LOG_KEYS, ...KAFKA_CLIENT_KEYS } as const satisfies ConfigTable;
+export const CONFIG_KEYS = { ...AGENT_KEYS, ...LOG_KEYS, ...KAFKA_CLIENT_KEYS, ...HEALTH_KEYS } as const satisfies ConfigTable;
 
 export type ConfigKey = keyof typeof CONFIG_KEYS;
 /** The type of one key's value, from the table. */

@@ -16,6 +16,8 @@ import { ConfigError, EXIT, createLogger, errorMessage } from '@roamwatch/core';
 import type { RoamwatchError } from '@roamwatch/core';
 import { CONFIG_KEYS, buildAgentConfig, runAgent } from '@roamwatch/agent';
 import { addConfigOptions, loadCommandConfig } from '../config.js';
+import { startHealthWriter } from '../health.js';
+import type { HealthCheck } from '../health.js';
 
 export function configure(cmd: Command): void {
   cmd.description(
@@ -35,7 +37,7 @@ export function configure(cmd: Command): void {
 export async function run(options: Record<string, unknown>): Promise<number> {
   const cfg = loadCommandConfig('agent', CONFIG_KEYS, options, ({ values, origins }) => {
     const built = buildAgentConfig(values, origins);
-    return { ...built, warnings: built.config.warnings };
+    return { ...built, warnings: built.config.warnings, health: { file: values['health.file'], intervalMs: values['health.intervalMs'] } };
   });
   if (cfg.exit !== undefined) return cfg.exit;
   const loaded = cfg.built;
@@ -53,6 +55,17 @@ export async function run(options: Record<string, unknown>): Promise<number> {
     logger.error('agent failed to start', { error: errorMessage(err) });
     return EXIT.error;
   }
+
+  const running = agent;
+  const stopHealth = loaded.health.file
+    ? startHealthWriter({
+        file: loaded.health.file,
+        component: 'agent',
+        intervalMs: loaded.health.intervalMs,
+        onWriteError: (err) => logger.warn('cannot write health.file', { file: loaded.health.file, error: errorMessage(err) }),
+        collect: () => agentHealthChecks(running.sources.status()),
+      })
+    : () => undefined;
 
   let onFatal: (err: RoamwatchError) => void = () => undefined;
   return new Promise<number>((resolve) => {
@@ -97,6 +110,7 @@ export async function run(options: Record<string, unknown>): Promise<number> {
     process.on('unhandledRejection', onRejection);
     process.on('uncaughtException', onException);
     function finish() {
+      stopHealth();
       process.off('SIGTERM', onTerm);
       process.off('SIGINT', onInt);
       process.off('unhandledRejection', onRejection);
@@ -111,4 +125,30 @@ export async function run(options: Record<string, unknown>): Promise<number> {
       setTimeout(() => process.exit(code), 3000).unref();
     }
   });
+}
+
+type AgentStatusView = ReturnType<ReturnType<typeof runAgent>['sources']['status']>;
+
+/** Readiness of the agent from its own status (the agent.status heartbeat's content); cli/src/health.ts. */
+export function agentHealthChecks(st: AgentStatusView): HealthCheck[] {
+  const source = (name: 'vici' | 'rtnetlink'): HealthCheck => {
+    const s = st.sources[name];
+    const ok = s.state === 'connected' || s.state === 'disabled';
+    return { name, ok, detail: `${s.state}${s.lastError && !ok ? `: ${s.lastError}` : ''}` };
+  };
+  const spoolFull = st.spool.holding === true;
+  return [
+    source('vici'),
+    source('rtnetlink'),
+    {
+      name: 'sink',
+      ok: st.sink.state === 'ok',
+      detail: `${st.sink.kind} ${st.sink.state}, oldest unsent event ${Math.round(st.lagMs)} ms old${st.sink.lastError && st.sink.state !== 'ok' ? `: ${st.sink.lastError}` : ''}`,
+    },
+    {
+      name: 'spool',
+      ok: !spoolFull,
+      detail: spoolFull ? `the disk refuses writes: ${st.spool.heldBytes ?? 0} bytes held in memory` : `${st.spool.events} events, ${st.spool.bytes} of ${st.spool.effectiveLimitBytes ?? st.spool.limitBytes} bytes`,
+    },
+  ];
 }

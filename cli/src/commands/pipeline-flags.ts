@@ -14,6 +14,7 @@ export const CORRELATION_KEYS = {
   'correlation.allowedLatenessMs': { type: 'int', default: 2000, min: 0, flag: 'allowed-lateness-ms', doc: 'Out-of-order tolerance per host, event time.' },
   'correlation.attributionWindowMs': { type: 'int', default: 250, min: 0, flag: 'attribution-window-ms', doc: 'Routing events up to this long before a reauth are its triggers.' },
   'correlation.pairWindowMs': { type: 'int', default: 30_000, min: 0, flag: 'pair-window-ms', doc: 'Old SA down ↔ new SA up pairing window.' },
+  'correlation.pathPeersPerHost': { type: 'int', default: 1000, min: 1, flag: 'path-peers-per-host', doc: 'roamwatch_path series per host (one per IKE_SA peer); further peers share peer="_overflow" (InfluxDB cardinality, docs/metrics.md).' },
 } as const satisfies ConfigTable;
 
 export function correlationOptions(values: Record<string, unknown>): CorrelationConfig {
@@ -21,6 +22,7 @@ export function correlationOptions(values: Record<string, unknown>): Correlation
     allowedLatenessMs: values['correlation.allowedLatenessMs'],
     attributionWindowMs: values['correlation.attributionWindowMs'],
     pairWindowMs: values['correlation.pairWindowMs'],
+    pathPeersPerHost: values['correlation.pathPeersPerHost'],
   });
 }
 

@@ -7,12 +7,14 @@
  * shared client keys, the InfluxDB token a secret read from a file or the environment.
  */
 import type { Command } from 'commander';
-import { ConfigError, EXIT, INFLUX_KEYS, KAFKA_CLIENT_KEYS, LOG_KEYS, createLogger, errorMessage, influxSettings, kafkaClientSettings, maskUrl, explainKafkaError } from '@roamwatch/core';
+import { ConfigError, EXIT, HEALTH_KEYS, INFLUX_KEYS, KAFKA_CLIENT_KEYS, LOG_KEYS, createLogger, errorMessage, influxSettings, kafkaClientSettings, maskUrl, explainKafkaError } from '@roamwatch/core';
 import type { ConfigTable } from '@roamwatch/core';
 import { startProcessor, startIncidents, formatFinding, formatIncident } from '@roamwatch/processor';
 import type { RunningIncidents } from '@roamwatch/processor';
 import { addConfigOptions, loadCommandConfig } from '../config.js';
 import { CORRELATION_KEYS, INCIDENT_TUNING_KEYS, correlationOptions, incidentOptions, kafkajsSecurity } from './pipeline-flags.js';
+import { influxReachable, startHealthWriter } from '../health.js';
+import type { HealthCheck } from '../health.js';
 
 const TOPIC_RE = /^[A-Za-z0-9._-]{1,249}$/;
 const topicCheck = (v: string) => (v === '' || TOPIC_RE.test(v) ? undefined : 'expected a Kafka topic name: letters, digits, . _ - (max 249)');
@@ -37,6 +39,8 @@ export const PROCESSOR_KEYS = {
   ...INFLUX_KEYS,
   ...CORRELATION_KEYS,
   ...INCIDENT_KEYS,
+  ...HEALTH_KEYS,
+  'health.maxOffsetLag': { type: 'int', default: 500_000, min: 0, flag: 'health-max-offset-lag', doc: 'Readiness: most records the consumer may be behind (summed over its partitions) and still count as healthy.' },
 } as const satisfies ConfigTable;
 
 export function configure(cmd: Command): void {
@@ -118,6 +122,31 @@ export async function run(options: Record<string, unknown>): Promise<number> {
     influx: influx ? maskUrl(influx.url) : 'none',
     incidents: inc ? (values['incidents.groupId'] || `${values['kafka.groupId']}.incidents`) : 'off',
   });
+  const running = proc;
+  const stopHealth = values['health.file']
+    ? startHealthWriter({
+        file: values['health.file'],
+        component: 'processor',
+        intervalMs: values['health.intervalMs'],
+        onWriteError: (err) => logger.warn('cannot write health.file', { file: values['health.file'], error: errorMessage(err) }),
+        collect: async () => {
+          const s = running.stats();
+          const checks: HealthCheck[] = [
+            s.kafka.joined
+              ? { name: 'kafka', ok: true, detail: `in consumer group ${values['kafka.groupId']}` }
+              : { name: 'kafka', ok: false, detail: `not in consumer group ${values['kafka.groupId']}${s.kafka.lastError ? `: ${s.kafka.lastError}` : ' (connecting or rebalancing)'}` },
+          ];
+          if (influx) {
+            const ping = await influxReachable(influx.url, influx.token);
+            checks.push(s.influx?.failing ? { name: 'influx', ok: false, detail: `writes failing: ${s.influx.lastError ?? 'unknown error'}` } : ping);
+          } else checks.push({ name: 'influx', ok: true, detail: 'not configured (no points written)' });
+          const max = values['health.maxOffsetLag'];
+          checks.push({ name: 'lag', ok: s.kafka.offsetLag <= max, detail: `${s.kafka.offsetLag} records behind (limit ${max})` });
+          return checks;
+        },
+      })
+    : () => undefined;
+  void proc.done.then(stopHealth, stopHealth);
   let signals = 0;
   const stopped = new Promise<number>((resolve) => {
     const onSignal = (sig: string) => {

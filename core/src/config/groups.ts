@@ -12,6 +12,16 @@ export const LOG_KEYS = {
   'log.level': { type: LOG_LEVELS, default: 'info', doc: 'Log level (JSON logs on stderr; ROAMWATCH_LOG_FORMAT=json|text picks the format).' },
 } as const satisfies ConfigTable;
 
+/**
+ * The readiness report of a long-running command (agent, processor): written to health.file
+ * every health.intervalMs and read by `roamwatch health` (cli/src/health.ts; docs/deploy.md
+ * "Healthchecks").
+ */
+export const HEALTH_KEYS = {
+  'health.file': { type: 'string', default: '', flag: 'health-file', doc: 'Write a readiness report to this file every health.intervalMs, for `roamwatch health` (container healthchecks); "" = none. Removed on a clean stop.' },
+  'health.intervalMs': { type: 'int', default: 10_000, min: 100, flag: 'health-interval-ms', doc: 'Interval of the readiness report; `roamwatch health` calls a report older than 3 intervals (at least 15 s) stale.' },
+} as const satisfies ConfigTable;
+
 const BROKER_RE = /^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/;
 
 /** How every roamwatch Kafka client reaches and authenticates to the brokers. */

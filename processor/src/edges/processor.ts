@@ -94,6 +94,8 @@ export interface ProcessorStats {
   paused: boolean;
   pipeline: ReturnType<Pipeline<unknown>['stats']> | undefined;
   influx: BatchingSink<string>['stats'] | undefined;
+  /** The consumer's group membership (for readiness: `roamwatch health`) and its offset lag (records behind, summed over the assigned partitions as of their last fetch). */
+  kafka: { joined: boolean; lastError?: string; offsetLag: number };
 }
 
 export interface RunningProcessor {
@@ -275,6 +277,11 @@ export async function startProcessor(options: ProcessorOptions): Promise<Running
     if (!e.payload.restart) fail(e.payload.error);
   });
   consumer.on(consumer.events.GROUP_JOIN, (e) => logger.info('joined consumer group', { groupId, assignment: e.payload.memberAssignment }));
+  const membership: { joined: boolean; lastError?: string } = { joined: false };
+  consumer.on(consumer.events.GROUP_JOIN, () => Object.assign(membership, { joined: true, lastError: undefined }));
+  consumer.on(consumer.events.CRASH, (e) => Object.assign(membership, { joined: false, lastError: errorMessage(e.payload.error) }));
+  consumer.on(consumer.events.DISCONNECT, () => (membership.joined = false));
+  consumer.on(consumer.events.STOP, () => (membership.joined = false));
 
   // Ticks only while caught up: with a backlog (a restart, a slow sink) a host's silence in
   // processing time is ours, not the host's. The first tick after catching up restarts the
@@ -336,7 +343,15 @@ export async function startProcessor(options: ProcessorOptions): Promise<Running
   running.catch(fail);
 
   return {
-    stats: () => ({ consumed, committed, inFlight: offsets.inFlight, paused, pipeline: pipeline?.stats(), influx: influx?.stats }),
+    stats: () => ({
+      consumed,
+      committed,
+      inFlight: offsets.inFlight,
+      paused,
+      pipeline: pipeline?.stats(),
+      influx: influx?.stats,
+      kafka: { ...membership, offsetLag: [...lagByPartition.values()].reduce((a, b) => a + b, 0) },
+    }),
     done,
     async stop({ drainTimeoutMs = 10_000 } = {}) {
       clearInterval(tick);

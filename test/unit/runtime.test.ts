@@ -1,0 +1,37 @@
+/**
+ * One Node.js runtime everywhere (README.md "Node.js"): the version scripts/node.sh pins is the
+ * one the container image is built on and the package ships; engines ask for it; CI uses it.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const read = (f: string): string => readFileSync(root + f, 'utf8');
+const pinned = read('scripts/node.sh').match(/^RW_NODE_VERSION="(\d+)\.(\d+)\.(\d+)"$/m);
+
+describe('the Node.js runtime', () => {
+  it('when scripts/node.sh pins a version, then it is a 24.x LTS release with its integrity', () => {
+    expect(pinned?.[1]).toBe('24');
+    expect(read('scripts/node.sh')).toMatch(/^RW_NODE_INTEGRITY="sha512-[A-Za-z0-9+/]{86}=="$/m);
+  });
+
+  it('when the image is built, then both stages use exactly the pinned version', () => {
+    const froms = [...read('Dockerfile').matchAll(/^FROM node:(\S+)/gm)].map((m) => m[1]);
+    expect(froms).toEqual([`${pinned![1]}.${pinned![2]}.${pinned![3]}-bookworm`, `${pinned![1]}.${pinned![2]}.${pinned![3]}-bookworm-slim`]);
+  });
+
+  it('when installed with npm, then engines ask for Node.js >= 24', () => {
+    expect((JSON.parse(read('package.json')) as { engines: { node: string } }).engines.node).toBe('>=24');
+  });
+
+  it('when CI runs, then it puts scripts/node.sh\'s runtime first in PATH before npm ci', () => {
+    const ci = read('.ci/run');
+    expect(ci.indexOf('scripts/node.sh path')).toBeGreaterThan(0);
+    expect(ci.indexOf('scripts/node.sh path')).toBeLessThan(ci.indexOf('phase "npm ci"'));
+  });
+
+  it('when the systemd unit starts the agent, then only --config is on its command line (spool.dir and every other key come from the file)', () => {
+    expect(read('deploy/roamwatch-agent.service').match(/^ExecStart=(.*)$/m)?.[1]).toBe('/usr/bin/roamwatch agent --config /etc/roamwatch/agent.yaml');
+  });
+});
