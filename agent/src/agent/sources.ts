@@ -11,6 +11,13 @@
  * session, rtnetlink mirror and path analyzer in `adapters.ts`. An adapter with `observe` sees
  * every envelope after it is stamped (the path analyzer reacts to route and SA changes that way).
  *
+ * Order at the source: this is the one writer of the host's stream, and it stamps every envelope
+ * (seq and event time) at the moment it is handed on, from one clock that never goes backwards;
+ * a time given by a source is raised to the previous envelope's time if it is older. So a larger
+ * `seq` never has a smaller `timeUs`: the sources are merged in time order before the spool, and
+ * agent.started / agent.status say so (`streamOrder: 'time'`), which lets the processor release
+ * the host's events as they arrive (docs/processor.md "Event time, watermarks, late events").
+ *
  * Emission is synchronous: a source's read loop calls `emit`, the envelope is stamped and handed
  * to every subscriber before `emit` returns. Subscribers must not block (the sink appends to
  * its spool and returns); an adapter's read loop therefore never waits on Kafka.
@@ -149,10 +156,15 @@ export function createAgentSources(options: AgentSourcesOptions): AgentSources {
     if (next) next();
   }
 
+  /** Time of the last envelope: no later envelope gets an older time (order at the source). */
+  let lastTimeUs = 0;
+
   function stamp<K extends EventKind>(kind: K, payload: PayloadOf<K>, timeUs?: number): EventOf<K> | undefined {
     if (stopped && kind !== 'agent.stopping') return undefined;
     try {
-      return factory.make(kind, payload, timeUs === undefined ? undefined : { timeUs });
+      const ev = factory.make(kind, payload, { timeUs: Math.max(timeUs ?? clock.nowUs(), lastTimeUs) });
+      lastTimeUs = ev.timeUs;
+      return ev;
     } catch (err) {
       // A payload that breaks the contract is a bug in an adapter: count it, log it (at most
       // once per kind and 10 s), announce it as agent.gap (one per microtask turn), go on.
@@ -207,6 +219,7 @@ export function createAgentSources(options: AgentSourcesOptions): AgentSources {
       cpuUserS: cpu.user / 1e6,
       cpuSystemS: cpu.system / 1e6,
       rssBytes: process.memoryUsage.rss(),
+      streamOrder: 'time',
     };
   }
 
@@ -214,7 +227,7 @@ export function createAgentSources(options: AgentSourcesOptions): AgentSources {
     if (started) return;
     started = true;
     if (lifecycle) {
-      emit('agent.started', { agentVersion: AGENT_VERSION, pid: process.pid, ...(options.configSummary ? { config: options.configSummary } : {}) });
+      emit('agent.started', { agentVersion: AGENT_VERSION, pid: process.pid, ...(options.configSummary ? { config: options.configSummary } : {}), streamOrder: 'time' });
     }
     const ctx: SourceContext = { emit, logger: log, clock };
     for (const s of sources) {

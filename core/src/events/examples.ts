@@ -130,7 +130,7 @@ export const EXAMPLE_PAYLOADS: { [K in EventKind]: PayloadOf<K> } = {
     cpuSystemS: 0.4,
     rssBytes: 61_000_000,
   },
-  'agent.started': { agentVersion: '0.1.0', pid: 4242 },
+  'agent.started': { agentVersion: '0.1.0', pid: 4242, streamOrder: 'time' },
   'agent.stopping': { agentVersion: '0.1.0', pid: 4242, reason: 'SIGTERM' },
   'agent.gap': { fromSeq: 1001, toSeq: 1500, reason: 'spool-full', count: 500 },
 };

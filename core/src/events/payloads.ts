@@ -289,6 +289,14 @@ export const PathVerdict = z.object({
 
 const sourceState = z.enum(['connected', 'connecting', 'disconnected', 'disabled']);
 
+/**
+ * `streamOrder: 'time'` (on agent.started and agent.status): this agent stamps its events in
+ * event-time order — a larger `seq` never has a smaller `timeUs` — so a reader may release the
+ * host's events as they arrive instead of waiting a fixed lateness. Absent: no such promise
+ * (agents before this field); readers fall back to their allowed lateness.
+ */
+export const StreamOrder = z.literal('time');
+
 export const AgentStatus = z.object({
   agentVersion: z.string().max(64),
   uptimeS: z.number().nonnegative(),
@@ -322,6 +330,7 @@ export const AgentStatus = z.object({
   cpuUserS: z.number().nonnegative().optional(),
   cpuSystemS: z.number().nonnegative().optional(),
   rssBytes: z.number().int().nonnegative().optional(),
+  streamOrder: StreamOrder.optional(),
 });
 
 /**
@@ -356,6 +365,7 @@ export const AgentLifecycle = z.object({
   /** Why the agent stops (stopping events only). */
   reason: z.string().max(256).optional(),
   config: z.record(z.string(), z.unknown()).optional(),
+  streamOrder: StreamOrder.optional(),
 });
 
 export type Route = z.infer<typeof Route>;
