@@ -232,7 +232,13 @@ export class ReauthTracker {
   // ------------------------------------------------------------------ per event
 
   private onNet(h: HostTrack, e: RoamwatchEvent, kind: NetKind, op: NetOp, late: boolean): void {
-    const t = e.timeUs;
+    let t = e.timeUs;
+    if (e.kind === 'route.summary') {
+      // A storm's changes, counted by the agent (route.summary): a trigger at the time of the last
+      // change it counts; the final summary of a storm may count none.
+      if (e.payload.changes === 0) return;
+      t = e.payload.lastUs;
+    }
     if (!late) h.net.push({ timeUs: t, kind, op, id: e.id, event: e });
     switch (e.kind) {
       case 'address.added':
@@ -509,6 +515,11 @@ export class ReauthTracker {
       for (const n of p.triggers) {
         if (n.event.kind === 'route.removed' && prefixContains(n.event.payload.route.dst, remote) && n.event.payload.route.table !== 255) {
           return `the route ${n.event.payload.route.dst} towards the peer ${remote} was removed`;
+        }
+        if (n.event.kind === 'route.summary') {
+          // A storm: only its examples name routes (the agent keeps routes towards IKE peers out of summaries).
+          const ex = n.event.payload.examples.find((x) => x.op === 'removed' && prefixContains(x.route.dst, remote) && x.route.table !== 255);
+          if (ex) return `the route ${ex.route.dst} towards the peer ${remote} was removed`;
         }
       }
     }

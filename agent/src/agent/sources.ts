@@ -24,8 +24,10 @@
  */
 import { Observable, Subject } from 'rxjs';
 import { EVENT_KINDS, createEventFactory, createRealtimeClock, errorMessage, silentLogger } from '@roamwatch/core';
-import type { AgentStatus, EventClock, EventKind, EventOf, Logger, PayloadOf, RoamwatchEvent } from '@roamwatch/core';
+import type { AgentStatus, RouteSummary, EventClock, EventKind, EventOf, Logger, PayloadOf, RoamwatchEvent } from '@roamwatch/core';
 import type { SinkStatusReport } from '../sinks/types.js';
+import { PeerRoutes, StormCoalescer } from './coalesce.js';
+import type { CoalesceOptions, RouteChangeKind } from './coalesce.js';
 import { AGENT_VERSION } from './version.js';
 
 export type SourceName = 'vici' | 'rtnetlink' | 'path';
@@ -63,6 +65,8 @@ export interface SourceAdapter {
   observe?(event: RoamwatchEvent): void;
   report(): SourceReport;
   stop(): Promise<void>;
+  /** rtnetlink: the mirror's route digest (carried by route.summary events). */
+  routeDigest?(): RouteSummary['digest'];
 }
 
 export interface AgentSourcesOptions {
@@ -78,6 +82,11 @@ export interface AgentSourcesOptions {
   sinkStatus?: () => SinkStatusReport;
   /** Emit agent.started on start and agent.stopping on stop (default true). */
   lifecycleEvents?: boolean;
+  /**
+   * Storm coalescing of route changes (coalesce.ts; docs/agent.md "Route storms"); undefined =
+   * every route change is emitted one by one.
+   */
+  coalesce?: CoalesceOptions;
   /** Non-secret config summary carried by agent.started. */
   configSummary?: Record<string, unknown>;
   clock?: EventClock;
@@ -139,6 +148,7 @@ export function createAgentSources(options: AgentSourcesOptions): AgentSources {
       const ev = make();
       if (ev) {
         emitted += 1;
+        peerRoutes?.observe(ev);
         subject.next(ev);
         for (const s of sources) {
           if (!s.observe) continue;
@@ -189,7 +199,49 @@ export function createAgentSources(options: AgentSourcesOptions): AgentSources {
     for (const [source, count] of counts) emit('agent.gap', { reason: 'invalid-payload', source, count });
   }
 
-  const emit: Emit = (kind, payload, timeUs) => deliver(() => stamp(kind, payload, timeUs) as RoamwatchEvent | undefined);
+  const coalescer = options.coalesce ? new StormCoalescer(options.coalesce) : undefined;
+  const coalesceIntervalMs = options.coalesce?.summaryIntervalMs ?? 0;
+  const peerRoutes = coalescer ? new PeerRoutes() : undefined;
+  let stormTimer: NodeJS.Timeout | undefined;
+  const digest = (): RouteSummary['digest'] => {
+    for (const s of sources) if (s.routeDigest) return s.routeDigest();
+    return undefined;
+  };
+  const emitSummary = (summary: RouteSummary | undefined): void => {
+    if (!summary) return;
+    deliver(() => stamp('route.summary', summary) as RoamwatchEvent | undefined);
+    if (summary.final) {
+      if (stormTimer) clearInterval(stormTimer);
+      stormTimer = undefined;
+      log.info('route storm over: route changes are emitted one by one again', { stormStartUs: summary.stormStartUs, summaries: summary.part, coalescedTotal: coalescer!.stats.coalesced });
+    }
+  };
+  /** Before any other event: the storm's changes so far, so the stream stays in time order. */
+  const flushStorm = (): void => {
+    if (coalescer?.active) emitSummary(coalescer.take(digest()));
+  };
+
+  const emit: Emit = (kind, payload, timeUs) => {
+    if (coalescer && (kind === 'route.added' || kind === 'route.removed' || kind === 'route.replaced')) {
+      const wasActive = coalescer.active;
+      const route = (payload as PayloadOf<'route.added'>).route;
+      if (peerRoutes!.has(route.dst)) {
+        // A route towards an IKE peer: never coalesced (it decides legitimate vs spurious).
+        flushStorm();
+      } else if (coalescer.offer(kind as RouteChangeKind, route, timeUs ?? clock.nowUs())) {
+        if (!wasActive) {
+          log.warn('route storm: coalescing route changes into route.summary events', { thresholdPerS: options.coalesce!.thresholdPerS });
+          stormTimer = setInterval(() => emitSummary(coalescer.tick(clock.nowUs(), digest())), coalesceIntervalMs);
+          stormTimer.unref();
+        }
+        if (coalescer.full) flushStorm();
+        return;
+      }
+    } else {
+      flushStorm();
+    }
+    deliver(() => stamp(kind, payload, timeUs) as RoamwatchEvent | undefined);
+  };
 
   function status(): AgentStatus {
     const reportOf = (name: SourceName): SourceReport => sources.find((s) => s.name === name)?.report() ?? { state: 'disabled' };
@@ -254,6 +306,7 @@ export function createAgentSources(options: AgentSourcesOptions): AgentSources {
     events$,
     status,
     emit<K extends EventKind>(kind: K, payload: PayloadOf<K>): EventOf<K> {
+      flushStorm();
       let out: EventOf<K> | undefined;
       deliver(() => (out = stamp(kind, payload)) as RoamwatchEvent | undefined);
       if (!out && !emitting) throw new Error(`could not emit ${kind}`);
@@ -273,6 +326,8 @@ export function createAgentSources(options: AgentSourcesOptions): AgentSources {
           }),
         ),
       );
+      if (stormTimer) clearInterval(stormTimer);
+      if (coalescer?.active) emitSummary(coalescer.finish(clock.nowUs(), digest()));
       stopped = true;
       if (started && lifecycle) emit('agent.stopping', { agentVersion: AGENT_VERSION, pid: process.pid, reason: reason.slice(0, 256) });
       subject.complete();

@@ -111,6 +111,11 @@ export class RtnetlinkAdapter implements SourceAdapter {
     };
   }
 
+  /** The mirror's route digest (route.summary events carry it). */
+  routeDigest(): { routes: number; hash: string } {
+    return this.source.mirror.digest();
+  }
+
   report(): SourceReport {
     return { state: this.state, resyncs: this.source.stats.resyncs, ...(this.lastError && this.state !== 'connected' ? { lastError: this.lastError } : {}) };
   }
