@@ -441,7 +441,12 @@ export class ReauthTracker {
     const nw = p.newSa;
     if (!nw && !intent?.roamLine && !intent?.reauthLine && !p.reauthTask && !p.manualLine) return; // an SA went down; no reauth
     const newIntent = nw ? h.intents.get(nw.uid) : undefined;
-    const triggers: Trigger[] = p.triggers.slice(0, this.cfg.maxTriggers).map((n) => ({ kind: n.kind, summary: netChange(n.event)?.summary ?? n.event.kind, time: formatUs(n.timeUs), timeUs: n.timeUs, eventId: n.id }));
+    // A reauth inside a route storm is attributed to the storm: its summaries (route.summary) come
+    // first, then the individual changes, each group in time order.
+    const ordered = p.triggers.some((n) => n.event.kind === 'route.summary')
+      ? [...p.triggers.filter((n) => n.event.kind === 'route.summary'), ...p.triggers.filter((n) => n.event.kind !== 'route.summary')]
+      : p.triggers;
+    const triggers: Trigger[] = ordered.slice(0, this.cfg.maxTriggers).map((n) => ({ kind: n.kind, summary: netChange(n.event)?.summary ?? n.event.kind, time: formatUs(n.timeUs), timeUs: n.timeUs, eventId: n.id }));
     const removal = this.removal(h, p);
     const conn = h.conns.get(p.conn);
     const ageS = old.upUs !== undefined ? Math.round((p.startUs - old.upUs) / 1e6) : old.establishedS;

@@ -77,6 +77,20 @@ describe('order at the source and route storms', () => {
     expect(f?.latencyMs).toBeGreaterThan(100);
   });
 
+  it('when individual route changes precede the storm summary in the window (the first changes of a storm are never coalesced), then the storm is still the first trigger', () => {
+    const hs = new HostScript('gw-1');
+    hs.emit('agent.started', { agentVersion: '0.1.0', streamOrder: 'time' });
+    hs.snapshot([OLD], [{ name: 'dc2', localAddrs: ['gw.example.net'] }]);
+    hs.after(5000);
+    for (let i = 0; i < 20; i++) hs.routeAdded(`10.200.${i}.0/24`);
+    hs.after(100).emit('route.summary', storm(hs, 35_000)).after(0.5);
+    hs.reauthBreakBeforeMake(OLD, NEW);
+    const [f] = reauths(run(hs.events).out);
+    expect(f?.triggers[0]?.summary).toMatch(/^route storm: /);
+    expect(f?.triggers).toHaveLength(10);
+    expect(f?.moreTriggers).toBe(11);
+  });
+
   it('when a storm summary counts the route towards the peer among its removed examples, then the reauth is legitimate', () => {
     const hs = new HostScript('gw-1');
     hs.emit('agent.started', { agentVersion: '0.1.0', streamOrder: 'time' });
