@@ -175,6 +175,8 @@ async function until(what, timeoutMs, probe) {
 
 /** One unrelated route change on the quiet gateway → its reauth finding printed (ms), or null. */
 let quietN = 0;
+/** charon's own part of each quiet finding (trigger → reauth start, its roam delay), in order. */
+const charonMs = [];
 async function quietChange() {
   const before = findings.filter((x) => x.f.host === QUIET_HOST && x.f.type === 'reauth').length;
   const i = ++quietN;
@@ -182,6 +184,7 @@ async function quietChange() {
   await labB.gw.ip(['route', 'add', `192.0.2.${i}/32`, 'dev', labB.gw.ifname]);
   try {
     const f = await until('the quiet gateway\'s finding', 30_000, () => findings.filter((x) => x.f.host === QUIET_HOST && x.f.type === 'reauth')[before]);
+    if (typeof f.f.latencyMs === 'number') charonMs.push(f.f.latencyMs);
     return f.at - t;
   } catch {
     return null;
@@ -196,11 +199,14 @@ try {
 
   // ---- quiet baseline
   const baseline = [];
+  charonMs.length = 0;
   for (let i = 0; i < QUIET_CHANGES; i++) {
     baseline.push(await quietChange());
     await sleep(1500);
   }
   console.log('quiet baseline (ms):', baseline);
+  const baselineCharonMs = [...charonMs];
+  charonMs.length = 0;
 
   // ---- storm
   const file = join(labA.dir, 'storm.batch');
@@ -264,6 +270,10 @@ try {
   results.quiet = {
     baselineMs: baseline,
     duringStormMs: during,
+    baselineCharonMs,
+    duringStormCharonMs: [...charonMs],
+    charonBaseline: { p50: pct(baselineCharonMs, 50), p99: pct(baselineCharonMs, 99) },
+    charonDuringStorm: { p50: pct(charonMs, 50), p99: pct(charonMs, 99) },
     baseline: { p50: pct(ok(baseline), 50), p99: pct(ok(baseline), 99), n: ok(baseline).length },
     duringStorm: { p50: pct(ok(during), 50), p99: pct(ok(during), 99), n: ok(during).length, missed: during.length - ok(during).length },
   };
@@ -304,6 +314,7 @@ const md = [
   `| mirror == kernel: last summary's digest vs a fresh dump | ${s.digestEqual ? 'equal' : 'DIFFERENT'} (${JSON.stringify(s.lastSummaryDigest)} / ${JSON.stringify(s.freshDumpDigest)}) | equal |`,
   `| reauths on the storm gateway during the storm | ${s.reauthFindingsDuringStorm} found, ${s.namingTheStorm} naming the storm (${[...new Set(s.classifications)].join(', ')}) | found, spurious, storm named |`,
   `| quiet gateway: route change → finding printed by the processor, no storm (baseline) | p50 ${q.baseline.p50} ms, p99 ${q.baseline.p99} ms (n=${q.baseline.n}) | |`,
+  `| quiet gateway's charon: trigger → reauth start (its roam delay, part of the above), no storm / during the storm | p50 ${q.charonBaseline.p50} / ${q.charonDuringStorm.p50} ms, p99 ${q.charonBaseline.p99} / ${q.charonDuringStorm.p99} ms | |`,
   `| quiet gateway: the same during the storm, same partition | p50 ${q.duringStorm.p50} ms, p99 ${q.duringStorm.p99} ms (n=${q.duringStorm.n}${q.duringStorm.missed ? `, ${q.duringStorm.missed} not found within 30 s` : ''}); ratio p99 ${q.baseline.p99 ? (q.duringStorm.p99 / q.baseline.p99).toFixed(2) : '—'}× the baseline | p99 ≤ 1 s |`,
   '',
   s.firstNamedTrigger ? `First trigger of a reauth inside the storm: \`${s.firstNamedTrigger}\`.` : '',
