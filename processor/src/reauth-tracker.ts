@@ -32,6 +32,13 @@ const MANUAL_RE = /\bvici\b.*\b(rekey|reauth)/i;
 const PEER_DELETE_RE = /received DELETE for IKE_SA/;
 const REAUTH_TASK_RE = /^IKE_REAUTH/;
 const MAX_EVIDENCE = 12;
+/**
+ * A storm whose last summary (route.summary, not final) is at most this old when a reauth starts
+ * is still in progress: the reauth is attributed to it even beyond the attribution window. While
+ * a storm lasts the agent sends a summary every rtnetlink.coalesce.summaryIntervalMs (1 s by
+ * default) and before any other event, so 5 s of silence means it is over.
+ */
+const OPEN_STORM_US = 5_000_000;
 /** The log lines that explain a reauth; packet-level chatter is left out of the evidence. */
 const EVIDENCE_RE = /path|route|reauth|deleting|DELETE|IKE_SA .*(deleted|established)|initiating|restarting|giving up|disappeared|appeared|established|address/;
 
@@ -91,6 +98,8 @@ export class HostTrack {
   intents = new Map<string, Intent>();
   manualUs: number[] = [];
   net: NetRec[] = [];
+  /** The last summary of a route storm still in progress (its final summary not seen yet). */
+  openStorm: NetRec | undefined;
   removedAddrs = new Map<string, number>();
   addrIf = new Map<string, string>();
   linkDown = new Map<string, number>();
@@ -198,6 +207,10 @@ export class ReauthTracker {
       case 'path.verdict':
         this.onVerdict(h, e, emit);
         return 0;
+      case 'agent.started':
+      case 'agent.stopping':
+        h.openStorm = undefined; // an agent that stops mid-storm sends no final summary
+        return 0;
       default:
         return 0;
     }
@@ -236,10 +249,14 @@ export class ReauthTracker {
     if (e.kind === 'route.summary') {
       // A storm's changes, counted by the agent (route.summary): a trigger at the time of the last
       // change it counts; the final summary of a storm may count none.
-      if (e.payload.changes === 0) return;
+      if (e.payload.changes === 0) {
+        if (e.payload.final) h.openStorm = undefined;
+        return;
+      }
       t = e.payload.lastUs;
     }
     if (!late) h.net.push({ timeUs: t, kind, op, id: e.id, event: e });
+    if (e.kind === 'route.summary' && !late) h.openStorm = e.payload.final ? undefined : h.net[h.net.length - 1];
     switch (e.kind) {
       case 'address.added':
         h.addrIf.set(e.payload.address.address, e.payload.address.ifName ?? String(e.payload.address.ifIndex));
@@ -319,6 +336,10 @@ export class ReauthTracker {
     const oldChildNames = names.length ? [...new Set(names)] : [...s.children.keys()];
     const manualLine = h.manualUs.some((t) => t >= startUs - 2_000_000 && t <= e.timeUs);
     const triggers = h.net.filter((n) => n.timeUs >= startUs - this.awUs && n.timeUs <= startUs);
+    // Inside a route storm (its last summary not final, and recent): charon, busy with the storm,
+    // may act later than the attribution window after the changes; the storm is still the cause.
+    const storm = h.openStorm;
+    if (storm && !triggers.includes(storm) && storm.event.timeUs <= startUs && startUs - storm.event.timeUs <= OPEN_STORM_US) triggers.unshift(storm);
     const p: Pending = {
       conn: s.conn,
       old: s,

@@ -104,6 +104,31 @@ describe('order at the source and route storms', () => {
     expect(f?.classification).toBe('legitimate');
   });
 
+  it('when charon, busy with a storm, reauthenticates later than the attribution window after the last summary, then the reauth is still attributed to the storm in progress', () => {
+    const hs = new HostScript('gw-1');
+    hs.emit('agent.started', { agentVersion: '0.1.0', streamOrder: 'time' });
+    hs.snapshot([OLD], [{ name: 'dc2', localAddrs: ['gw.example.net'] }]);
+    hs.after(5000);
+    hs.emit('route.summary', storm(hs, 20_000)).after(900);
+    hs.reauthBreakBeforeMake(OLD, NEW);
+    const [f] = reauths(run(hs.events).out);
+    expect(f?.classification).toBe('spurious');
+    expect(f?.triggers[0]?.summary).toMatch(/^route storm: 20000 /);
+  });
+
+  it('when the agent stopped mid-storm (no final summary), then a later reauth is not attributed to that storm', () => {
+    const hs = new HostScript('gw-1');
+    hs.emit('agent.started', { agentVersion: '0.1.0', streamOrder: 'time' });
+    hs.snapshot([OLD], [{ name: 'dc2', localAddrs: ['gw.example.net'] }]);
+    hs.after(5000);
+    hs.emit('route.summary', storm(hs, 20_000)).after(100);
+    hs.emit('agent.stopping', { agentVersion: '0.1.0', reason: 'SIGTERM' }).after(2000);
+    hs.emit('agent.started', { agentVersion: '0.1.0', streamOrder: 'time' }).after(500);
+    hs.reauthBreakBeforeMake(OLD, NEW);
+    const [f] = reauths(run(hs.events).out);
+    expect(f?.triggers).toEqual([]);
+  });
+
   it('when the storm is over (final summary counting nothing), then it is no trigger', () => {
     const hs = new HostScript('gw-1');
     hs.emit('agent.started', { agentVersion: '0.1.0', streamOrder: 'time' });
