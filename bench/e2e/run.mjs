@@ -83,7 +83,7 @@ const md = [
   `Real charon 5.9.8 in the lab → roamwatch agent (gateway namespace) → Kafka 3.9 → roamwatch processor → InfluxDB 1.8; ${rounds} runs of test/integration/e2e.test.ts, ${all.length} unrelated route/address changes, each causing one spurious reauth.`,
   'Default settings of agent and processor: the agent declares its stream ordered at the source (`streamOrder: time`), so the processor releases each event as it arrives; the allowed lateness (2 s) is only the fallback for streams without the declaration. `roamwatch watch` (default settings) measured separately in the lab, same run.',
   '',
-  `Load average at the end: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} — the machine (2 cores) was busy with other work (colleagues\' builds and tests) during this run; the baseline of the same run is charon\'s own roam delay.`,
+  `Load average at the end: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} — the machine (2 cores) was busy with other work (colleagues' builds and tests) during this run; the baseline of the same run is charon's own roam delay.`,
   '',
   '| from → to | p50 ms | p99 ms | max ms | n |',
   '|---|---|---|---|---|',
