@@ -153,5 +153,6 @@ describe('createAgentSources with coalescing', () => {
     expect(last.kind === 'route.summary' && last.payload).toMatchObject({ part: 2, final: true, changes: 3 });
     for (let i = 1; i < evs.length; i++) expect(evs[i]!.timeUs).toBeGreaterThanOrEqual(evs[i - 1]!.timeUs);
     for (const e of evs) expect(validateEvent(JSON.parse(JSON.stringify(e)))).toEqual(e);
+    expect(s.status().sources.rtnetlink).toMatchObject({ storms: 1, coalescedChanges: 18 });
   });
 });

@@ -253,7 +253,12 @@ export function createAgentSources(options: AgentSourcesOptions): AgentSources {
       agentVersion: AGENT_VERSION,
       uptimeS: Math.round((Date.now() - startedAtMs) / 100) / 10,
       sources: {
-        rtnetlink: { state: rt.state, ...(rt.resyncs !== undefined ? { resyncs: rt.resyncs } : {}), ...(rt.lastError ? { lastError: rt.lastError.slice(0, 1024) } : {}) },
+        rtnetlink: {
+          state: rt.state,
+          ...(rt.resyncs !== undefined ? { resyncs: rt.resyncs } : {}),
+          ...(rt.lastError ? { lastError: rt.lastError.slice(0, 1024) } : {}),
+          ...(coalescer ? { storms: coalescer.stats.storms, coalescedChanges: coalescer.stats.coalesced } : {}),
+        },
         vici: {
           state: vici.state,
           ...(vici.uri ? { uri: vici.uri } : {}),

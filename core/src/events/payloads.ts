@@ -339,7 +339,14 @@ export const AgentStatus = z.object({
   agentVersion: z.string().max(64),
   uptimeS: z.number().nonnegative(),
   sources: z.object({
-    rtnetlink: z.object({ state: sourceState, resyncs: z.number().int().nonnegative().optional(), lastError: z.string().max(1024).optional() }),
+    rtnetlink: z.object({
+      state: sourceState,
+      resyncs: z.number().int().nonnegative().optional(),
+      lastError: z.string().max(1024).optional(),
+      /** Route storms coalesced since start, and the route changes counted into their summaries instead of emitted. */
+      storms: z.number().int().nonnegative().optional(),
+      coalescedChanges: z.number().int().nonnegative().optional(),
+    }),
     vici: z.object({ state: sourceState, uri: z.string().max(1024).optional(), reconnects: z.number().int().nonnegative().optional(), lastError: z.string().max(1024).optional() }),
   }),
   sink: z.object({
