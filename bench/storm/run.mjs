@@ -184,9 +184,10 @@ async function quietChange() {
   await labB.gw.ip(['route', 'add', `192.0.2.${i}/32`, 'dev', labB.gw.ifname]);
   try {
     const f = await until('the quiet gateway\'s finding', 30_000, () => findings.filter((x) => x.f.host === QUIET_HOST && x.f.type === 'reauth')[before]);
-    if (typeof f.f.latencyMs === 'number') charonMs.push(f.f.latencyMs);
+    charonMs.push(typeof f.f.latencyMs === 'number' ? f.f.latencyMs : null);
     return f.at - t;
   } catch {
+    charonMs.push(null);
     return null;
   }
 }
@@ -272,8 +273,8 @@ try {
     duringStormMs: during,
     baselineCharonMs,
     duringStormCharonMs: [...charonMs],
-    charonBaseline: { p50: pct(baselineCharonMs, 50), p99: pct(baselineCharonMs, 99) },
-    charonDuringStorm: { p50: pct(charonMs, 50), p99: pct(charonMs, 99) },
+    charonBaseline: { p50: pct(ok(baselineCharonMs), 50), p99: pct(ok(baselineCharonMs), 99) },
+    charonDuringStorm: { p50: pct(ok(charonMs), 50), p99: pct(ok(charonMs), 99) },
     baseline: { p50: pct(ok(baseline), 50), p99: pct(ok(baseline), 99), n: ok(baseline).length },
     duringStorm: { p50: pct(ok(during), 50), p99: pct(ok(during), 99), n: ok(during).length, missed: during.length - ok(during).length },
   };
