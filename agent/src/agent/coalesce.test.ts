@@ -16,7 +16,7 @@ describe('StormCoalescer', () => {
   it('when route changes stay at or below the threshold, then none is coalesced', () => {
     const c = new StormCoalescer({ thresholdPerS: 100, summaryIntervalMs: 1000, examples: 3 });
     // 100 changes in each of 5 seconds.
-    for (let s = 0; s < 5; s++) for (let i = 0; i < 100; i++) expect(c.offer('route.added', route(i), T0 + s * 1_000_000 + i * 1000)).toBe(false);
+    for (let s = 0; s < 5; s++) for (let i = 0; i < 100; i++) expect(c.offer('route.added', route(i).family, route(i).table, route(i), T0 + s * 1_000_000 + i * 1000)).toBe(false);
     expect(c.active).toBe(false);
     expect(c.stats.coalesced).toBe(0);
   });
@@ -31,7 +31,7 @@ describe('StormCoalescer', () => {
       t = T0 + i * 500;
       const kind = i < 3000 ? 'route.added' : 'route.removed';
       const r = i % 4 === 0 ? route(i, 10, 6) : route(i);
-      if (!c.offer(kind, r, t)) individual += 1;
+      if (!c.offer(kind, r.family, r.table, r, t)) individual += 1;
       const s = c.tick(t);
       if (s) summaries.push(s);
     }
@@ -63,12 +63,12 @@ describe('StormCoalescer', () => {
     expect(summaries[0]!.examples[0]).toEqual({ op: 'added', route: route(100, 10, 6) });
     for (const s of summaries) expect(s.firstUs).toBeLessThanOrEqual(s.lastUs);
     // After the storm: one by one again.
-    expect(c.offer('route.added', route(1), t + 2_100_000)).toBe(false);
+    expect(c.offer('route.added', route(1).family, route(1).table, route(1), t + 2_100_000)).toBe(false);
   });
 
   it('when another event must go out mid-storm, then take() gives what was counted so far and the storm goes on', () => {
     const c = new StormCoalescer({ thresholdPerS: 10, summaryIntervalMs: 1000, examples: 0 });
-    for (let i = 0; i < 50; i++) c.offer('route.removed', route(i), T0 + i);
+    for (let i = 0; i < 50; i++) c.offer('route.removed', route(i).family, route(i).table, route(i), T0 + i);
     const s = c.take({ routes: 7, hash: '0000abcd' });
     expect(s).toMatchObject({ part: 1, final: false, changes: 40, firstUs: T0 + 10, lastUs: T0 + 49, examples: [], digest: { routes: 7, hash: '0000abcd' } });
     expect(c.take()).toBeUndefined();

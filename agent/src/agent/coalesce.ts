@@ -72,7 +72,8 @@ export class StormCoalescer {
   private lastTickUs = 0;
   private sinceTick = 0;
   /** The summary being filled. */
-  private pending = new Map<string, TableCount>();
+  /** By (family, table): the table id for IPv4, −1 − table for IPv6. */
+  private pending = new Map<number, TableCount>();
   private pendingChanges = 0;
   private firstUs = 0;
   private lastUs = 0;
@@ -96,10 +97,11 @@ export class StormCoalescer {
   }
 
   /**
-   * A route change at `nowUs`. Returns true when it was counted into the storm's summary (the
-   * caller does not emit it), false when it is to be emitted as usual.
+   * A route change at `nowUs` (its family, table and destination; `route` gives the route itself,
+   * called only when the summary lists it as an example). Returns true when it was counted into
+   * the storm's summary (the caller does not emit it), false when it is to be emitted as usual.
    */
-  offer(kind: RouteChangeKind, route: Route, nowUs: number): boolean {
+  offer(kind: RouteChangeKind, family: 4 | 6, table: number, route: Route | (() => Route), nowUs: number): boolean {
     if (!this.storm) {
       if (nowUs - this.windowStartUs >= 1_000_000) {
         this.windowStartUs = nowUs;
@@ -113,7 +115,7 @@ export class StormCoalescer {
       this.sinceTick = 0;
     }
     this.sinceTick += 1;
-    this.count(OPS[kind], route, nowUs);
+    this.count(OPS[kind], family, table, route, nowUs);
     return true;
   }
 
@@ -153,11 +155,11 @@ export class StormCoalescer {
     return last;
   }
 
-  private count(op: 'added' | 'removed' | 'replaced', route: Route, nowUs: number): void {
-    const key = `${route.family}|${route.table}`;
+  private count(op: 'added' | 'removed' | 'replaced', family: 4 | 6, table: number, route: Route | (() => Route), nowUs: number): void {
+    const key = family === 4 ? table : -1 - table;
     let c = this.pending.get(key);
     if (!c) {
-      c = { family: route.family, table: route.table, added: 0, removed: 0, replaced: 0 };
+      c = { family, table, added: 0, removed: 0, replaced: 0 };
       this.pending.set(key, c);
     }
     c[op] += 1;
@@ -165,7 +167,7 @@ export class StormCoalescer {
     this.lastUs = nowUs;
     this.pendingChanges += 1;
     this.stats.coalesced += 1;
-    if (this.examples.length < this.maxExamples) this.examples.push({ op, route });
+    if (this.examples.length < this.maxExamples) this.examples.push({ op, route: typeof route === 'function' ? route() : route });
   }
 
   private summary(final: boolean, emptyUs: number, digest: RouteSummary['digest'] | undefined): RouteSummary {
@@ -183,7 +185,7 @@ export class StormCoalescer {
       examples: this.examples,
       ...(digest ? { digest } : {}),
     };
-    this.pending = new Map();
+    this.pending = new Map<number, TableCount>();
     this.pendingChanges = 0;
     this.examples = [];
     this.stats.summaries += 1;

@@ -51,8 +51,16 @@ export interface SourceReport {
 /** Emits one fact; `timeUs` is when it was read (default: now). */
 export type Emit = <K extends EventKind>(kind: K, payload: PayloadOf<K>, timeUs?: number) => void;
 
+/**
+ * Emits one route change, with the payload built only if it is emitted (in a storm most changes
+ * are only counted into a route.summary). `dst` is the route's destination (`route.dst`).
+ */
+export type EmitRoute = <K extends RouteChangeKind>(kind: K, family: 4 | 6, table: number, dst: string, payload: () => PayloadOf<K>, timeUs?: number) => void;
+
 export interface SourceContext {
   emit: Emit;
+  /** Route changes (the rtnetlink adapter): like emit, but lazy about the payload (absent: use emit). */
+  emitRoute?: EmitRoute;
   logger: Logger;
   clock: EventClock;
 }
@@ -221,14 +229,13 @@ export function createAgentSources(options: AgentSourcesOptions): AgentSources {
     if (coalescer?.active) emitSummary(coalescer.take(digest()));
   };
 
-  const emit: Emit = (kind, payload, timeUs) => {
-    if (coalescer && (kind === 'route.added' || kind === 'route.removed' || kind === 'route.replaced')) {
+  const emitRoute: EmitRoute = (kind, family, table, dst, payload, timeUs) => {
+    if (coalescer) {
       const wasActive = coalescer.active;
-      const route = (payload as PayloadOf<'route.added'>).route;
-      if (peerRoutes!.has(route.dst)) {
+      if (peerRoutes!.has(dst)) {
         // A route towards an IKE peer: never coalesced (it decides legitimate vs spurious).
         flushStorm();
-      } else if (coalescer.offer(kind as RouteChangeKind, route, timeUs ?? clock.nowUs())) {
+      } else if (coalescer.offer(kind, family, table, () => (payload() as PayloadOf<'route.added'>).route, timeUs ?? clock.nowUs())) {
         if (!wasActive) {
           log.warn('route storm: coalescing route changes into route.summary events', { thresholdPerS: options.coalesce!.thresholdPerS });
           stormTimer = setInterval(() => emitSummary(coalescer.tick(clock.nowUs(), digest())), coalesceIntervalMs);
@@ -237,9 +244,17 @@ export function createAgentSources(options: AgentSourcesOptions): AgentSources {
         if (coalescer.full) flushStorm();
         return;
       }
-    } else {
-      flushStorm();
     }
+    deliver(() => stamp(kind, payload(), timeUs) as RoamwatchEvent | undefined);
+  };
+
+  const emit: Emit = (kind, payload, timeUs) => {
+    if (kind === 'route.added' || kind === 'route.removed' || kind === 'route.replaced') {
+      const route = (payload as PayloadOf<'route.added'>).route;
+      emitRoute(kind, route.family, route.table, route.dst, () => payload as unknown as PayloadOf<RouteChangeKind>, timeUs);
+      return;
+    }
+    flushStorm();
     deliver(() => stamp(kind, payload, timeUs) as RoamwatchEvent | undefined);
   };
 
@@ -286,7 +301,7 @@ export function createAgentSources(options: AgentSourcesOptions): AgentSources {
     if (lifecycle) {
       emit('agent.started', { agentVersion: AGENT_VERSION, pid: process.pid, ...(options.configSummary ? { config: options.configSummary } : {}), streamOrder: 'time' });
     }
-    const ctx: SourceContext = { emit, logger: log, clock };
+    const ctx: SourceContext = { emit, emitRoute, logger: log, clock };
     for (const s of sources) {
       try {
         s.start({ ...ctx, logger: log.child({ component: s.name }) });
