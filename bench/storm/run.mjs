@@ -265,6 +265,7 @@ try {
     namingTheStorm: named.length,
     classifications: stormFindings.map((f) => f.classification),
     firstNamedTrigger: named[0]?.triggers[0]?.summary ?? null,
+    notNamingTheStorm: stormFindings.filter((f) => !named.includes(f)).map((f) => ({ classification: f.classification, reason: f.reason, time: f.time, triggers: (f.triggers ?? []).slice(0, 3).map((t) => t.summary) })),
     loadavgBefore: load0,
     loadavgAfter: loadavg(),
   };
