@@ -129,6 +129,26 @@ describe('order at the source and route storms', () => {
     expect(f?.triggers).toEqual([]);
   });
 
+  it('when storm summaries arrive, then roamwatch_net_changes counts their exact route changes, not one per summary', () => {
+    const hs = new HostScript('gw-1');
+    hs.emit('agent.started', { agentVersion: '0.1.0', streamOrder: 'time' });
+    hs.after(1000).routeAdded('192.0.2.0/24');
+    const s = storm(hs, 1500);
+    s.tables = [{ family: 4, table: 254, added: 1000, removed: 400, replaced: 0 }, { family: 6, table: 254, added: 0, removed: 0, replaced: 100 }];
+    hs.after(200).emit('route.summary', s);
+    const p = new Pipeline<never>({});
+    const out: PipelineOutput<never>[] = [];
+    for (const e of hs.events) p.push({ type: 'record', value: JSON.stringify(e) }, (o) => out.push(o));
+    p.flush((o) => out.push(o));
+    const counts: Record<string, number> = {};
+    for (const o of out) {
+      if (o.type !== 'point' || o.point.measurement !== 'roamwatch_net_changes') continue;
+      const k = `${o.point.tags.kind}|${o.point.tags.op}`;
+      counts[k] = (counts[k] ?? 0) + Number(o.point.ints?.count ?? 0);
+    }
+    expect(counts).toEqual({ 'route|added': 1001, 'route|removed': 400, 'route|replaced': 100 });
+  });
+
   it('when the storm is over (final summary counting nothing), then it is no trigger', () => {
     const hs = new HostScript('gw-1');
     hs.emit('agent.started', { agentVersion: '0.1.0', streamOrder: 'time' });
