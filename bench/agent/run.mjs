@@ -118,7 +118,9 @@ async function labBenches(results) {
   await admin.connect();
   const spool = join(lab.dir, 'spool');
   const agent = lab.gw.spawn(
-    [process.execPath, join(root, 'cli/bin/roamwatch.js'), 'agent', '--vici', lab.gw.viciUri, '--topic', topic, '--spool-dir', spool, '--host-id', 'bench-gw', '--strongswan-conf', lab.gw.strongswanConfFile, '--log-level', 'warn'],
+    [process.execPath, join(root, 'cli/bin/roamwatch.js'), 'agent', '--vici', lab.gw.viciUri, '--topic', topic, '--spool-dir', spool, '--host-id', 'bench-gw', '--strongswan-conf', lab.gw.strongswanConfFile, '--log-level', 'warn',
+      // the per-event cost of a storm: every route change its own event (bench/storm measures the coalesced default)
+      '--rtnetlink-coalesce-enabled', 'false'],
     // One event per record: the storm's completion check below counts records (topicCount) as events.
     { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ROAMWATCH_LOG_FORMAT: 'json', ROAMWATCH_KAFKA_RECORD_MAX_EVENTS: '1' } },
   );

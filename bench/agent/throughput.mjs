@@ -21,7 +21,10 @@ rmSync(spoolDir, { recursive: true, force: true });
 const { config } = loadAgentConfig({
   env: { ...process.env },
   hostname: 'bench-gw',
-  flags: { sink: 'kafka', 'kafka.topic': topic, 'spool.dir': spoolDir, 'status.intervalMs': '0', 'kafka.compression': compression, 'kafka.topicPartitions': '1', ...JSON.parse(flagsJson) },
+  flags: { sink: 'kafka', 'kafka.topic': topic, 'spool.dir': spoolDir, 'status.intervalMs': '0', 'kafka.compression': compression, 'kafka.topicPartitions': '1',
+    // the per-event data path: every route change its own event, however fast (bench/storm measures coalescing)
+    'rtnetlink.coalesce.enabled': 'false',
+    ...JSON.parse(flagsJson) },
 });
 
 /** A source that emits route changes in chunks, one chunk per event-loop turn. */

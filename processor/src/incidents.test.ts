@@ -74,6 +74,17 @@ describe('IncidentGrouper', () => {
     expect(incidents(out).map((x) => x.state)).toEqual(['opened', 'closed']);
   });
 
+  it('when gateways reauthenticate inside route storms, then the storm is the common cause: one incident, whatever each storm counted', () => {
+    const storm = (host: string, atMs: number, changes: number): ReauthFinding => {
+      const f = reauth(host, atMs);
+      const t = f.triggers[0]!;
+      return { ...f, triggers: [{ kind: 'route', op: 'coalesced', target: 'storm', summary: `route storm: ${changes} route changes coalesced by the agent`, time: '', timeUs: t.timeUs, eventId: `${host}-s` }, t] };
+    };
+    const c = closed(run([fin(storm('gw-a', 0, 91_000)), fin(storm('gw-b', 30, 120_500))]).out);
+    expect(c).toHaveLength(1);
+    expect(c[0]).toMatchObject({ hosts: 2, reauths: 2, cause: { key: 'route coalesced storm', op: 'coalesced', target: 'storm' } });
+  });
+
   it('when a quiet period passes, then the incident closes on the next finding or tick, not at flush', () => {
     const cfg = { quietPeriodMs: 3000, allowedLatenessMs: 1000 };
     const { out } = run([fin(reauth('gw-a', 0)), fin(reauth('gw-b', 10)), { type: 'tick', nowUs: T0 + 3_900_000 }], cfg, false);

@@ -2,10 +2,12 @@
  * Routing-state events (rtnetlink) as triggers: their kind/op for counting and a one-line
  * summary in `ip` words for findings.
  */
+import { formatUs } from '@roamwatch/core';
 import type { RoamwatchEvent, Route, Address, Link, Rule } from '@roamwatch/core';
 import type { NetKind } from './types.js';
 
-export type NetOp = 'added' | 'removed' | 'replaced' | 'changed';
+/** `coalesced`: a route.summary, many route changes the agent counted in a storm. */
+export type NetOp = 'added' | 'removed' | 'replaced' | 'changed' | 'coalesced';
 
 const TABLES: Record<number, string> = { 253: 'default', 254: 'main', 255: 'local' };
 
@@ -57,6 +59,7 @@ const KINDS: Record<string, [NetKind, NetOp]> = {
   'route.added': ['route', 'added'],
   'route.removed': ['route', 'removed'],
   'route.replaced': ['route', 'replaced'],
+  'route.summary': ['route', 'coalesced'],
   'address.added': ['address', 'added'],
   'address.removed': ['address', 'removed'],
   'link.added': ['link', 'added'],
@@ -78,6 +81,22 @@ export function netChange(e: RoamwatchEvent): NetChange | undefined {
     case 'route.removed': {
       const op = e.kind === 'route.added' ? 'added' : 'removed';
       return { kind: 'route', op, target: e.payload.route.dst, summary: `route ${describeRoute(e.payload.route)} ${op}` };
+    }
+    case 'route.summary': {
+      const p = e.payload;
+      const tables = p.tables
+        .slice(0, 4)
+        .map((t) => `table ${tableName(t.table)} IPv${t.family}: ${[t.added ? `+${t.added}` : '', t.removed ? `−${t.removed}` : '', t.replaced ? `~${t.replaced}` : ''].filter(Boolean).join(' ') || '0'}`)
+        .join(', ');
+      const more = p.tables.length > 4 ? ` and ${p.tables.length - 4} more tables` : '';
+      const spanMs = Math.round((p.lastUs - p.firstUs) / 1000);
+      return {
+        kind: 'route',
+        op: 'coalesced',
+        // one cause for every gateway in a storm (incidents group on kind + op + target)
+        target: 'storm',
+        summary: `route storm: ${p.changes} route changes coalesced by the agent (${tables}${more}) within ${spanMs} ms, storm since ${formatUs(p.stormStartUs)}`,
+      };
     }
     case 'route.replaced':
       return { kind: 'route', op: 'replaced', target: e.payload.route.dst, summary: `route ${describeRoute(e.payload.old)} replaced by ${describeRoute(e.payload.route)}` };

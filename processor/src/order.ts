@@ -13,6 +13,13 @@
  * - Ticks (processing time from the edge) let a silent host's time run on: its effective
  *   time is its newest event time plus the processing time since the first tick after that
  *   event arrived (conservative by up to one tick interval).
+ * - Order at the source: a host whose agent declares `streamOrder: 'time'` (on agent.started and
+ *   agent.status: its seq order is its event-time order, and Kafka keeps one host's records in
+ *   order) needs no waiting: from that declaration on, each of its events is released as it
+ *   arrives (what was buffered before is released with it). An agent.started without the
+ *   declaration (an older agent after a downgrade) puts the host back on the fixed lateness.
+ *   Ticks still advance a silent ordered host's watermark with the allowed lateness, because an
+ *   event may still be on its way (agent linger, Kafka).
  * - `flush()` (end of a replay) releases everything and closes every host.
  * - Bounded: a host holds at most `maxBufferedPerHost` events; beyond, its oldest are released
  *   early (in order, counted in `forcedReleases`). A flood costs some late events, never
@@ -39,6 +46,8 @@ class HostBuffer<R> {
   arrivalTickUs = 0;
   /** maxTimeUs advanced since the last tick. */
   arrivedSinceTick = true;
+  /** The host's agent declared its stream ordered by event time (streamOrder 'time'). */
+  ordered = false;
   ids = new Set<string>();
   /** Ring of the last ids, oldest at idPos once full. */
   idRing: string[] = [];
@@ -54,7 +63,7 @@ export class EventTimeOrderer<R> {
   private readonly maxBuffered: number;
   private lastTickUs = 0;
   /** Counters for the processor's self-report. */
-  readonly stats = { late: 0, duplicates: 0, buffered: 0, maxTimeUs: 0, forcedReleases: 0 };
+  readonly stats = { late: 0, duplicates: 0, buffered: 0, maxTimeUs: 0, forcedReleases: 0, orderedHosts: 0 };
 
   constructor({ allowedLatenessMs, dedupeIds, maxBufferedPerHost = Infinity }: { allowedLatenessMs: number; dedupeIds: number; maxBufferedPerHost?: number }) {
     this.latenessUs = Math.round(allowedLatenessMs * 1000);
@@ -91,7 +100,15 @@ export class EventTimeOrderer<R> {
       h.maxTimeUs = event.timeUs;
       h.arrivedSinceTick = true;
     }
-    this.release(h, h.maxTimeUs - this.latenessUs, emit, false);
+    if (event.kind === 'agent.started' || event.kind === 'agent.status') {
+      const ordered = event.payload.streamOrder === 'time';
+      // agent.status never downgrades (an old agent sends agent.started first after a downgrade).
+      if (ordered !== h.ordered && (ordered || event.kind === 'agent.started')) {
+        h.ordered = ordered;
+        this.stats.orderedHosts += ordered ? 1 : -1;
+      }
+    }
+    this.release(h, h.ordered ? h.maxTimeUs : h.maxTimeUs - this.latenessUs, emit, false);
     const over = h.buf.length - h.head - this.maxBuffered;
     if (over > 0) {
       // Too many waiting: release the oldest now, as if the watermark had passed them.

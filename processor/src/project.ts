@@ -245,6 +245,15 @@ export class MetricsProjection<R> implements Stage<CorrelatedItem<R>, PipelineOu
       w = new Map();
       h.windows.set(ws, w);
     }
+    if (e.kind === 'route.summary') {
+      // A route storm coalesced by the agent: its exact counts, in the window of the summary's time.
+      for (const t of e.payload.tables) {
+        if (t.added) w.set('route|added', (w.get('route|added') ?? 0) + t.added);
+        if (t.removed) w.set('route|removed', (w.get('route|removed') ?? 0) + t.removed);
+        if (t.replaced) w.set('route|replaced', (w.get('route|replaced') ?? 0) + t.replaced);
+      }
+      return;
+    }
     w.set(key, (w.get(key) ?? 0) + 1);
   }
 

@@ -32,6 +32,13 @@ const MANUAL_RE = /\bvici\b.*\b(rekey|reauth)/i;
 const PEER_DELETE_RE = /received DELETE for IKE_SA/;
 const REAUTH_TASK_RE = /^IKE_REAUTH/;
 const MAX_EVIDENCE = 12;
+/**
+ * A storm whose last summary (route.summary, not final) is at most this old when a reauth starts
+ * is still in progress: the reauth is attributed to it even beyond the attribution window. While
+ * a storm lasts the agent sends a summary every rtnetlink.coalesce.summaryIntervalMs (1 s by
+ * default) and before any other event, so 5 s of silence means it is over.
+ */
+const OPEN_STORM_US = 5_000_000;
 /** The log lines that explain a reauth; packet-level chatter is left out of the evidence. */
 const EVIDENCE_RE = /path|route|reauth|deleting|DELETE|IKE_SA .*(deleted|established)|initiating|restarting|giving up|disappeared|appeared|established|address/;
 
@@ -91,6 +98,8 @@ export class HostTrack {
   intents = new Map<string, Intent>();
   manualUs: number[] = [];
   net: NetRec[] = [];
+  /** The last summary of a route storm still in progress (its final summary not seen yet). */
+  openStorm: NetRec | undefined;
   removedAddrs = new Map<string, number>();
   addrIf = new Map<string, string>();
   linkDown = new Map<string, number>();
@@ -198,6 +207,10 @@ export class ReauthTracker {
       case 'path.verdict':
         this.onVerdict(h, e, emit);
         return 0;
+      case 'agent.started':
+      case 'agent.stopping':
+        h.openStorm = undefined; // an agent that stops mid-storm sends no final summary
+        return 0;
       default:
         return 0;
     }
@@ -232,8 +245,18 @@ export class ReauthTracker {
   // ------------------------------------------------------------------ per event
 
   private onNet(h: HostTrack, e: RoamwatchEvent, kind: NetKind, op: NetOp, late: boolean): void {
-    const t = e.timeUs;
+    let t = e.timeUs;
+    if (e.kind === 'route.summary') {
+      // A storm's changes, counted by the agent (route.summary): a trigger at the time of the last
+      // change it counts; the final summary of a storm may count none.
+      if (e.payload.changes === 0) {
+        if (e.payload.final) h.openStorm = undefined;
+        return;
+      }
+      t = e.payload.lastUs;
+    }
     if (!late) h.net.push({ timeUs: t, kind, op, id: e.id, event: e });
+    if (e.kind === 'route.summary' && !late) h.openStorm = e.payload.final ? undefined : h.net[h.net.length - 1];
     switch (e.kind) {
       case 'address.added':
         h.addrIf.set(e.payload.address.address, e.payload.address.ifName ?? String(e.payload.address.ifIndex));
@@ -313,6 +336,10 @@ export class ReauthTracker {
     const oldChildNames = names.length ? [...new Set(names)] : [...s.children.keys()];
     const manualLine = h.manualUs.some((t) => t >= startUs - 2_000_000 && t <= e.timeUs);
     const triggers = h.net.filter((n) => n.timeUs >= startUs - this.awUs && n.timeUs <= startUs);
+    // Inside a route storm (its last summary not final, and recent): charon, busy with the storm,
+    // may act later than the attribution window after the changes; the storm is still the cause.
+    const storm = h.openStorm;
+    if (storm && !triggers.includes(storm) && storm.event.timeUs <= startUs && startUs - storm.event.timeUs <= OPEN_STORM_US) triggers.unshift(storm);
     const p: Pending = {
       conn: s.conn,
       old: s,
@@ -435,7 +462,12 @@ export class ReauthTracker {
     const nw = p.newSa;
     if (!nw && !intent?.roamLine && !intent?.reauthLine && !p.reauthTask && !p.manualLine) return; // an SA went down; no reauth
     const newIntent = nw ? h.intents.get(nw.uid) : undefined;
-    const triggers: Trigger[] = p.triggers.slice(0, this.cfg.maxTriggers).map((n) => {
+    // A reauth inside a route storm is attributed to the storm: its summaries (route.summary) come
+    // first, then the individual changes, each group in time order.
+    const ordered = p.triggers.some((n) => n.event.kind === 'route.summary')
+      ? [...p.triggers.filter((n) => n.event.kind === 'route.summary'), ...p.triggers.filter((n) => n.event.kind !== 'route.summary')]
+      : p.triggers;
+    const triggers: Trigger[] = ordered.slice(0, this.cfg.maxTriggers).map((n) => {
       const c = netChange(n.event);
       return { kind: n.kind, summary: c?.summary ?? n.event.kind, ...(c ? { op: c.op, target: c.target } : {}), time: formatUs(n.timeUs), timeUs: n.timeUs, eventId: n.id };
     });
@@ -512,6 +544,11 @@ export class ReauthTracker {
       for (const n of p.triggers) {
         if (n.event.kind === 'route.removed' && prefixContains(n.event.payload.route.dst, remote) && n.event.payload.route.table !== 255) {
           return `the route ${n.event.payload.route.dst} towards the peer ${remote} was removed`;
+        }
+        if (n.event.kind === 'route.summary') {
+          // A storm: only its examples name routes (the agent keeps routes towards IKE peers out of summaries).
+          const ex = n.event.payload.examples.find((x) => x.op === 'removed' && prefixContains(x.route.dst, remote) && x.route.table !== 255);
+          if (ex) return `the route ${ex.route.dst} towards the peer ${remote} was removed`;
         }
       }
     }

@@ -64,9 +64,9 @@ export interface Trigger {
   kind: NetKind;
   /** e.g. `route 203.0.113.0/24 added to table main by bgp via 10.0.0.254 dev eth0`. */
   summary: string;
-  /** added, removed, replaced or changed (absent in findings written before it existed). */
-  op?: 'added' | 'removed' | 'replaced' | 'changed';
-  /** What changed: a route's destination prefix, `address/len`, a link name, a rule (incidents group on kind + op + target). */
+  /** added, removed, replaced, changed, or coalesced for a route storm's summary (absent in findings written before it existed). */
+  op?: 'added' | 'removed' | 'replaced' | 'changed' | 'coalesced';
+  /** What changed: a route's destination prefix, `address/len`, a link name, a rule, `storm` for a route storm's summary (incidents group on kind + op + target). */
   target?: string;
   /** ISO-8601 with µs (formatUs). */
   time: string;

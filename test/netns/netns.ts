@@ -39,6 +39,11 @@ export class Netns {
     return ns;
   }
 
+  /** A namespace someone else created (a lab's), for its listings; destroy() is theirs to call. */
+  static existing(name: string): Netns {
+    return new Netns(name);
+  }
+
   /** Runs `ip -n NAME <args>` and returns stdout; throws with stderr on failure. */
   ip(args: string): string {
     const r = spawnSync('ip', ['-n', this.name, ...args.split(/\s+/).filter(Boolean)], { encoding: 'utf8' });

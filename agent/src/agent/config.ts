@@ -33,6 +33,10 @@ const AGENT_KEYS = {
   'vici.commandTimeoutMs': { type: 'int', default: 10_000, min: 1, doc: 'Time limit of one VICI command (list-sas, list-conns).' },
   'rtnetlink.enabled': { type: 'bool', default: true, doc: 'Read route, address, link and rule changes from the kernel.' },
   'rtnetlink.receiveBufferBytes': { type: 'int', default: 32 * 1024 * 1024, min: 4096, max: 2 ** 30, doc: 'Netlink socket receive buffer (a route storm that overflows it triggers a resync; the bounds are those RtnetlinkSource accepts).' },
+  'rtnetlink.coalesce.enabled': { type: 'bool', default: true, doc: 'Coalesce route storms into route.summary events (false: every route change is its own event, whatever the rate; see docs/agent.md "Route storms").' },
+  'rtnetlink.coalesce.thresholdPerS': { type: 'int', default: 1000, min: 1, doc: 'Route changes per second beyond which they are counted into route.summary events instead of emitted one by one.' },
+  'rtnetlink.coalesce.summaryIntervalMs': { type: 'int', default: 1000, min: 10, max: 60_000, doc: 'One route.summary per this interval while a storm lasts; a storm ends when an interval sees fewer than thresholdPerS changes a second.' },
+  'rtnetlink.coalesce.examples': { type: 'int', default: 10, min: 0, max: 100, doc: 'Route changes listed as examples in each route.summary.' },
   'path.enabled': { type: 'bool', default: true, doc: 'Emit path.verdict events (which IKE_SAs the next route change would reauthenticate).' },
   'path.strongswanConf': { type: 'string', flag: 'strongswan-conf', default: '/etc/strongswan.conf', doc: 'strongswan.conf read by the path analyzer (roam_events, MOBIKE defaults).' },
   'path.swanctlConf': { type: 'string', flag: 'swanctl-conf', default: '/etc/swanctl/swanctl.conf', doc: "swanctl.conf read for each connection's mobike setting (VICI does not say whether MOBIKE is on; without it verdicts can stay unknown)." },
@@ -77,7 +81,12 @@ export interface AgentConfig {
   statusIntervalMs: V<'status.intervalMs'>;
   shutdownTimeoutMs: V<'shutdownTimeoutMs'>;
   vici: { enabled: V<'vici.enabled'>; uri: V<'vici.uri'>; reconnectMinMs: V<'vici.reconnectMinMs'>; reconnectMaxMs: V<'vici.reconnectMaxMs'>; commandTimeoutMs: V<'vici.commandTimeoutMs'> };
-  rtnetlink: { enabled: V<'rtnetlink.enabled'>; receiveBufferBytes: V<'rtnetlink.receiveBufferBytes'> };
+  rtnetlink: {
+    enabled: V<'rtnetlink.enabled'>;
+    receiveBufferBytes: V<'rtnetlink.receiveBufferBytes'>;
+    /** Storm coalescing; undefined when rtnetlink.coalesce.enabled is false. */
+    coalesce: { thresholdPerS: V<'rtnetlink.coalesce.thresholdPerS'>; summaryIntervalMs: V<'rtnetlink.coalesce.summaryIntervalMs'>; examples: V<'rtnetlink.coalesce.examples'> } | undefined;
+  };
   path: { enabled: V<'path.enabled'>; strongswanConf: V<'path.strongswanConf'>; swanctlConf: V<'path.swanctlConf'>; remediationDir: V<'path.remediationDir'> };
   kafka: {
     brokers: V<'kafka.brokers'>;
@@ -172,7 +181,13 @@ export function buildAgentConfig(input: Partial<ConfigValues<typeof CONFIG_KEYS>
     statusIntervalMs: get('status.intervalMs'),
     shutdownTimeoutMs: get('shutdownTimeoutMs'),
     vici: { enabled: get('vici.enabled'), uri: get('vici.uri'), reconnectMinMs: get('vici.reconnectMinMs'), reconnectMaxMs: get('vici.reconnectMaxMs'), commandTimeoutMs: get('vici.commandTimeoutMs') },
-    rtnetlink: { enabled: get('rtnetlink.enabled'), receiveBufferBytes: get('rtnetlink.receiveBufferBytes') },
+    rtnetlink: {
+      enabled: get('rtnetlink.enabled'),
+      receiveBufferBytes: get('rtnetlink.receiveBufferBytes'),
+      coalesce: get('rtnetlink.coalesce.enabled')
+        ? { thresholdPerS: get('rtnetlink.coalesce.thresholdPerS'), summaryIntervalMs: get('rtnetlink.coalesce.summaryIntervalMs'), examples: get('rtnetlink.coalesce.examples') }
+        : undefined,
+    },
     path: { enabled: get('path.enabled'), strongswanConf: get('path.strongswanConf'), swanctlConf: get('path.swanctlConf'), remediationDir: get('path.remediationDir') },
     kafka: {
       brokers: client.brokers,
@@ -212,6 +227,7 @@ export function summarizeConfig(c: AgentConfig): Record<string, unknown> {
     sink: c.sink.type === 'file' ? `file:${c.sink.path}` : c.sink.type,
     vici: c.vici.enabled ? c.vici.uri : 'disabled',
     rtnetlink: c.rtnetlink.enabled,
+    ...(c.rtnetlink.enabled ? { coalesce: c.rtnetlink.coalesce ?? false } : {}),
     path: c.path.enabled,
     ...(c.sink.type === 'kafka'
       ? { kafka: { brokers: c.kafka.brokers, topic: c.kafka.topic, compression: c.kafka.compression, tls: Boolean(c.kafka.tls), sasl: c.kafka.sasl ? { mechanism: c.kafka.sasl.mechanism, username: c.kafka.sasl.username } : false } }

@@ -113,6 +113,7 @@ export function runAgent({ config, logger, sources: adapters, transport, onFatal
     lastSeq: spool.lastSeq,
     sources: adapters ?? createSourceAdapters(config, logger),
     statusIntervalMs: config.statusIntervalMs,
+    ...(config.rtnetlink.enabled && config.rtnetlink.coalesce ? { coalesce: config.rtnetlink.coalesce } : {}),
     sinkStatus: () => sink.report(),
     configSummary: summarizeConfig(config),
     logger,

@@ -56,6 +56,31 @@ describe('createAgentSources', () => {
     expect(s.lastSeq).toBe(46);
   });
 
+  it('when a source hands in a time older than the previous envelope, then it is raised to it: seq order is time order, and the stream says so', async () => {
+    const rt = new FakeSource('rtnetlink');
+    const vici = new FakeSource('vici');
+    const clock = createManualClock(1_800_000_000_000_000);
+    const s = createAgentSources({ hostId: 'gw-1', sources: [rt, vici], statusIntervalMs: 0, clock });
+    const all = firstValueFrom(s.events$.pipe(toArray()));
+    await tick();
+    clock.advanceUs(5000);
+    vici.ctx!.emit('vici.connection', { state: 'connected', uri: 'unix:///x' });
+    rt.ctx!.emit('route.added', { route: ROUTE }, 1_800_000_000_001_000);
+    rt.ctx!.emit('route.removed', { route: ROUTE }, 1_800_000_000_009_000);
+    await s.stop('test');
+    const evs = await all;
+    expect(evs.map((e) => [e.seq, e.timeUs])).toEqual([
+      [1, 1_800_000_000_000_000],
+      [2, 1_800_000_000_005_000],
+      [3, 1_800_000_000_005_000],
+      [4, 1_800_000_000_009_000],
+      [5, 1_800_000_000_009_000],
+    ]);
+    const started = evs[0]!;
+    expect(started.kind === 'agent.started' && started.payload.streamOrder).toBe('time');
+    expect(s.status().streamOrder).toBe('time');
+  });
+
   it('when an observer emits while an envelope is delivered, then its event follows in order (no re-entrant interleaving)', async () => {
     const rt = new FakeSource('rtnetlink');
     const path: SourceAdapter = {

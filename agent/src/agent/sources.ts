@@ -11,14 +11,23 @@
  * session, rtnetlink mirror and path analyzer in `adapters.ts`. An adapter with `observe` sees
  * every envelope after it is stamped (the path analyzer reacts to route and SA changes that way).
  *
+ * Order at the source: this is the one writer of the host's stream, and it stamps every envelope
+ * (seq and event time) at the moment it is handed on, from one clock that never goes backwards;
+ * a time given by a source is raised to the previous envelope's time if it is older. So a larger
+ * `seq` never has a smaller `timeUs`: the sources are merged in time order before the spool, and
+ * agent.started / agent.status say so (`streamOrder: 'time'`), which lets the processor release
+ * the host's events as they arrive (docs/processor.md "Event time, watermarks, late events").
+ *
  * Emission is synchronous: a source's read loop calls `emit`, the envelope is stamped and handed
  * to every subscriber before `emit` returns. Subscribers must not block (the sink appends to
  * its spool and returns); an adapter's read loop therefore never waits on Kafka.
  */
 import { Observable, Subject } from 'rxjs';
 import { EVENT_KINDS, createEventFactory, createRealtimeClock, errorMessage, silentLogger } from '@roamwatch/core';
-import type { AgentStatus, EventClock, EventKind, EventOf, Logger, PayloadOf, RoamwatchEvent } from '@roamwatch/core';
+import type { AgentStatus, RouteSummary, EventClock, EventKind, EventOf, Logger, PayloadOf, RoamwatchEvent } from '@roamwatch/core';
 import type { SinkStatusReport } from '../sinks/types.js';
+import { PeerRoutes, StormCoalescer } from './coalesce.js';
+import type { CoalesceOptions, RouteChangeKind } from './coalesce.js';
 import { AGENT_VERSION } from './version.js';
 
 export type SourceName = 'vici' | 'rtnetlink' | 'path';
@@ -42,8 +51,16 @@ export interface SourceReport {
 /** Emits one fact; `timeUs` is when it was read (default: now). */
 export type Emit = <K extends EventKind>(kind: K, payload: PayloadOf<K>, timeUs?: number) => void;
 
+/**
+ * Emits one route change, with the payload built only if it is emitted (in a storm most changes
+ * are only counted into a route.summary). `dst` is the route's destination (`route.dst`).
+ */
+export type EmitRoute = <K extends RouteChangeKind>(kind: K, family: 4 | 6, table: number, dst: string, payload: () => PayloadOf<K>, timeUs?: number) => void;
+
 export interface SourceContext {
   emit: Emit;
+  /** Route changes (the rtnetlink adapter): like emit, but lazy about the payload (absent: use emit). */
+  emitRoute?: EmitRoute;
   logger: Logger;
   clock: EventClock;
 }
@@ -56,6 +73,8 @@ export interface SourceAdapter {
   observe?(event: RoamwatchEvent): void;
   report(): SourceReport;
   stop(): Promise<void>;
+  /** rtnetlink: the mirror's route digest (carried by route.summary events). */
+  routeDigest?(): RouteSummary['digest'];
 }
 
 export interface AgentSourcesOptions {
@@ -71,6 +90,11 @@ export interface AgentSourcesOptions {
   sinkStatus?: () => SinkStatusReport;
   /** Emit agent.started on start and agent.stopping on stop (default true). */
   lifecycleEvents?: boolean;
+  /**
+   * Storm coalescing of route changes (coalesce.ts; docs/agent.md "Route storms"); undefined =
+   * every route change is emitted one by one.
+   */
+  coalesce?: CoalesceOptions;
   /** Non-secret config summary carried by agent.started. */
   configSummary?: Record<string, unknown>;
   clock?: EventClock;
@@ -132,6 +156,7 @@ export function createAgentSources(options: AgentSourcesOptions): AgentSources {
       const ev = make();
       if (ev) {
         emitted += 1;
+        peerRoutes?.observe(ev);
         subject.next(ev);
         for (const s of sources) {
           if (!s.observe) continue;
@@ -149,10 +174,15 @@ export function createAgentSources(options: AgentSourcesOptions): AgentSources {
     if (next) next();
   }
 
+  /** Time of the last envelope: no later envelope gets an older time (order at the source). */
+  let lastTimeUs = 0;
+
   function stamp<K extends EventKind>(kind: K, payload: PayloadOf<K>, timeUs?: number): EventOf<K> | undefined {
     if (stopped && kind !== 'agent.stopping') return undefined;
     try {
-      return factory.make(kind, payload, timeUs === undefined ? undefined : { timeUs });
+      const ev = factory.make(kind, payload, { timeUs: Math.max(timeUs ?? clock.nowUs(), lastTimeUs) });
+      lastTimeUs = ev.timeUs;
+      return ev;
     } catch (err) {
       // A payload that breaks the contract is a bug in an adapter: count it, log it (at most
       // once per kind and 10 s), announce it as agent.gap (one per microtask turn), go on.
@@ -177,7 +207,56 @@ export function createAgentSources(options: AgentSourcesOptions): AgentSources {
     for (const [source, count] of counts) emit('agent.gap', { reason: 'invalid-payload', source, count });
   }
 
-  const emit: Emit = (kind, payload, timeUs) => deliver(() => stamp(kind, payload, timeUs) as RoamwatchEvent | undefined);
+  const coalescer = options.coalesce ? new StormCoalescer(options.coalesce) : undefined;
+  const coalesceIntervalMs = options.coalesce?.summaryIntervalMs ?? 0;
+  const peerRoutes = coalescer ? new PeerRoutes() : undefined;
+  let stormTimer: NodeJS.Timeout | undefined;
+  const digest = (): RouteSummary['digest'] => {
+    for (const s of sources) if (s.routeDigest) return s.routeDigest();
+    return undefined;
+  };
+  const emitSummary = (summary: RouteSummary | undefined): void => {
+    if (!summary) return;
+    deliver(() => stamp('route.summary', summary) as RoamwatchEvent | undefined);
+    if (summary.final) {
+      if (stormTimer) clearInterval(stormTimer);
+      stormTimer = undefined;
+      log.info('route storm over: route changes are emitted one by one again', { stormStartUs: summary.stormStartUs, summaries: summary.part, coalescedTotal: coalescer!.stats.coalesced });
+    }
+  };
+  /** Before any other event: the storm's changes so far, so the stream stays in time order. */
+  const flushStorm = (): void => {
+    if (coalescer?.active) emitSummary(coalescer.take(digest()));
+  };
+
+  const emitRoute: EmitRoute = (kind, family, table, dst, payload, timeUs) => {
+    if (coalescer) {
+      const wasActive = coalescer.active;
+      if (peerRoutes!.has(dst)) {
+        // A route towards an IKE peer: never coalesced (it decides legitimate vs spurious).
+        flushStorm();
+      } else if (coalescer.offer(kind, family, table, () => (payload() as PayloadOf<'route.added'>).route, timeUs ?? clock.nowUs())) {
+        if (!wasActive) {
+          log.warn('route storm: coalescing route changes into route.summary events', { thresholdPerS: options.coalesce!.thresholdPerS });
+          stormTimer = setInterval(() => emitSummary(coalescer.tick(clock.nowUs(), digest())), coalesceIntervalMs);
+          stormTimer.unref();
+        }
+        if (coalescer.full) flushStorm();
+        return;
+      }
+    }
+    deliver(() => stamp(kind, payload(), timeUs) as RoamwatchEvent | undefined);
+  };
+
+  const emit: Emit = (kind, payload, timeUs) => {
+    if (kind === 'route.added' || kind === 'route.removed' || kind === 'route.replaced') {
+      const route = (payload as PayloadOf<'route.added'>).route;
+      emitRoute(kind, route.family, route.table, route.dst, () => payload as unknown as PayloadOf<RouteChangeKind>, timeUs);
+      return;
+    }
+    flushStorm();
+    deliver(() => stamp(kind, payload, timeUs) as RoamwatchEvent | undefined);
+  };
 
   function status(): AgentStatus {
     const reportOf = (name: SourceName): SourceReport => sources.find((s) => s.name === name)?.report() ?? { state: 'disabled' };
@@ -189,7 +268,12 @@ export function createAgentSources(options: AgentSourcesOptions): AgentSources {
       agentVersion: AGENT_VERSION,
       uptimeS: Math.round((Date.now() - startedAtMs) / 100) / 10,
       sources: {
-        rtnetlink: { state: rt.state, ...(rt.resyncs !== undefined ? { resyncs: rt.resyncs } : {}), ...(rt.lastError ? { lastError: rt.lastError.slice(0, 1024) } : {}) },
+        rtnetlink: {
+          state: rt.state,
+          ...(rt.resyncs !== undefined ? { resyncs: rt.resyncs } : {}),
+          ...(rt.lastError ? { lastError: rt.lastError.slice(0, 1024) } : {}),
+          ...(coalescer ? { storms: coalescer.stats.storms, coalescedChanges: coalescer.stats.coalesced } : {}),
+        },
         vici: {
           state: vici.state,
           ...(vici.uri ? { uri: vici.uri } : {}),
@@ -207,6 +291,7 @@ export function createAgentSources(options: AgentSourcesOptions): AgentSources {
       cpuUserS: cpu.user / 1e6,
       cpuSystemS: cpu.system / 1e6,
       rssBytes: process.memoryUsage.rss(),
+      streamOrder: 'time',
     };
   }
 
@@ -214,9 +299,9 @@ export function createAgentSources(options: AgentSourcesOptions): AgentSources {
     if (started) return;
     started = true;
     if (lifecycle) {
-      emit('agent.started', { agentVersion: AGENT_VERSION, pid: process.pid, ...(options.configSummary ? { config: options.configSummary } : {}) });
+      emit('agent.started', { agentVersion: AGENT_VERSION, pid: process.pid, ...(options.configSummary ? { config: options.configSummary } : {}), streamOrder: 'time' });
     }
-    const ctx: SourceContext = { emit, logger: log, clock };
+    const ctx: SourceContext = { emit, emitRoute, logger: log, clock };
     for (const s of sources) {
       try {
         s.start({ ...ctx, logger: log.child({ component: s.name }) });
@@ -241,6 +326,7 @@ export function createAgentSources(options: AgentSourcesOptions): AgentSources {
     events$,
     status,
     emit<K extends EventKind>(kind: K, payload: PayloadOf<K>): EventOf<K> {
+      flushStorm();
       let out: EventOf<K> | undefined;
       deliver(() => (out = stamp(kind, payload)) as RoamwatchEvent | undefined);
       if (!out && !emitting) throw new Error(`could not emit ${kind}`);
@@ -260,6 +346,8 @@ export function createAgentSources(options: AgentSourcesOptions): AgentSources {
           }),
         ),
       );
+      if (stormTimer) clearInterval(stormTimer);
+      if (coalescer?.active) emitSummary(coalescer.finish(clock.nowUs(), digest()));
       stopped = true;
       if (started && lifecycle) emit('agent.stopping', { agentVersion: AGENT_VERSION, pid: process.pid, reason: reason.slice(0, 256) });
       subject.complete();

@@ -106,4 +106,25 @@ describe('Mirror', () => {
     ]);
     expect([...m.routeStates()].map((r) => r.dst).sort()).toEqual(['10.2.0.0/24', '10.3.0.0/24']);
   });
+
+  it('when two mirrors hold the same routes, filled in different orders and with detours, then their digests are equal; a different route set differs', () => {
+    const a = new Mirror();
+    const b = new Mirror();
+    const routes = Array.from({ length: 50 }, (_, i) => route({ dst: `10.${i}.0.0`, gateway: i % 2 ? '10.9.0.2' : '10.9.0.3' }));
+    for (const r of routes) a.applyRoute(r);
+    for (const r of [...routes].reverse()) b.applyRoute(r);
+    b.applyRoute(route({ dst: '172.16.0.0' }));
+    b.applyRoute(route({ dst: '172.16.0.0', op: 'del' }));
+    b.applyRoute(route({ dst: '10.1.0.0', gateway: '10.9.0.7', nlFlags: NLM_F.REPLACE }));
+    expect(b.digest()).not.toEqual(a.digest());
+    b.applyRoute(route({ dst: '10.1.0.0', gateway: '10.9.0.2', nlFlags: NLM_F.REPLACE }));
+    expect(b.digest()).toEqual(a.digest());
+    expect(a.digest().routes).toBe(50);
+    expect(a.digest().hash).toMatch(/^[0-9a-f]{8}$/);
+    const fresh = new Mirror({ changes: false });
+    for (const r of routes) fresh.applyRoute(r);
+    a.adopt(fresh);
+    expect(a.digest()).toEqual(b.digest());
+    expect(new Mirror().digest()).toEqual({ routes: 0, hash: '00000000' });
+  });
 });

@@ -40,6 +40,8 @@ interface RouteAttrs {
   /** Identity among the alternatives of one base key. */
   readonly ident: string;
   readonly internKey: string;
+  /** fnv1a(internKey): a route's digest hash continues from it over the base key. */
+  readonly internHash: number;
   refs: number;
 }
 
@@ -127,6 +129,26 @@ export interface MirrorCounts {
   routeAttrRecords: number;
 }
 
+/**
+ * The mirror's route digest: the route count and an order-independent 32-bit hash (the sum of
+ * FNV-1a hashes of each route's base key and attributes, mod 2^32), kept up to date on every
+ * change. Two mirrors with the same routes have the same digest, however they were filled (a
+ * dump, events, a resync), so the digest summarizes the routing state in a route storm (the
+ * agent's route.summary events carry it) and a mirror built from a fresh dump checks it.
+ */
+export interface RouteDigest {
+  routes: number;
+  /** 8 lower-case hex digits. */
+  hash: string;
+}
+
+/** FNV-1a, 32 bit, over the UTF-16 code units of `s`, continuing from `seed`. */
+function fnv1a(s: string, seed = 0x811c9dc5): number {
+  let h = seed;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
 export interface MirrorOptions {
   /**
    * Build change records (default true). A mirror being filled from a dump for a resync
@@ -145,6 +167,8 @@ export class Mirror {
   private routes = new RouteTable<RouteEntry>();
   private attrs = new Map<string, RouteAttrs>();
   private routeCount = 0;
+  /** Sum of the routes' hashes mod 2^32 (see RouteDigest). */
+  private routeHash = 0;
   private addresses = new Map<string, AddressState>();
   private links = new Map<number, LinkState>();
   private rules = new Map<string, RuleState>();
@@ -154,6 +178,19 @@ export class Mirror {
       routes: this.routeCount, addresses: this.addresses.size, links: this.links.size, rules: this.rules.size,
       routeAttrRecords: this.attrs.size,
     };
+  }
+
+  /** The route digest (count and order-independent hash) of the mirrored routes. */
+  digest(): RouteDigest {
+    return { routes: this.routeCount, hash: this.routeHash.toString(16).padStart(8, '0') };
+  }
+
+  private hashIn(key: string, a: RouteAttrs): void {
+    this.routeHash = (this.routeHash + fnv1a(key, a.internHash)) >>> 0;
+  }
+
+  private hashOut(key: string, a: RouteAttrs): void {
+    this.routeHash = (this.routeHash - fnv1a(key, a.internHash)) >>> 0;
   }
 
   // ---------- routes ----------
@@ -190,7 +227,7 @@ export class Mirror {
       const ident = ecmp6 ? 'ecmp' : `${m.type}|${m.oif ?? ''}|${m.gateway ?? ''}|${m.via ?? ''}|${m.nhId ?? ''}|${nhSig}`;
       a = {
         family: m.family, type: m.type, protocol: m.protocol, scope: m.scope, oif: m.oif, gateway: m.gateway, via: m.via,
-        prefsrc: m.prefsrc, mark: m.mark, nhId: m.nhId, pref: m.pref, nexthops, ident, internKey: key, refs: 0,
+        prefsrc: m.prefsrc, mark: m.mark, nhId: m.nhId, pref: m.pref, nexthops, ident, internKey: key, internHash: fnv1a(key), refs: 0,
       };
       this.attrs.set(key, a);
     }
@@ -237,6 +274,7 @@ export class Mirror {
         this.ref(a);
         this.routes.set(key, a);
         this.routeCount++;
+        this.hashIn(key, a);
         return this.changes ? { kind: 'route', op: 'added', cause, old: undefined, new: Mirror.stateOf(m, a) } : undefined;
       }
       const list = Array.isArray(entry) ? entry : [entry];
@@ -246,6 +284,7 @@ export class Mirror {
         this.ref(a);
         this.routes.set(key, [...list, a]);
         this.routeCount++;
+        this.hashIn(key, a);
         return this.changes ? { kind: 'route', op: 'added', cause, old: undefined, new: Mirror.stateOf(m, a) } : undefined;
       }
       const old = list[i] as RouteAttrs;
@@ -255,6 +294,8 @@ export class Mirror {
       }
       this.ref(a);
       this.unref(old);
+      this.hashOut(key, old);
+      this.hashIn(key, a);
       if (list.length === 1) this.routes.set(key, a);
       else list[i] = a;
       return this.changes ? { kind: 'route', op: 'replaced', cause, old: Mirror.stateOf(m, old), new: Mirror.stateOf(m, a) } : undefined;
@@ -283,6 +324,8 @@ export class Mirror {
         });
         this.ref(next);
         this.unref(old);
+        this.hashOut(key, old);
+        this.hashIn(key, next);
         if (list.length === 1) this.routes.set(key, next);
         else list[i] = next;
         return { kind: 'route', op: 'replaced', cause, old: Mirror.stateOf(m, old), new: Mirror.stateOf(m, next) };
@@ -293,6 +336,7 @@ export class Mirror {
     else this.routes.set(key, rest.length === 1 ? (rest[0] as RouteAttrs) : rest);
     this.unref(old);
     this.routeCount--;
+    this.hashOut(key, old);
     return this.changes ? { kind: 'route', op: 'removed', cause, old: Mirror.stateOf(m, old), new: undefined } : undefined;
   }
 
@@ -325,6 +369,7 @@ export class Mirror {
         out.push({ kind: 'route', op: 'removed', cause, old: Mirror.state(key, a), new: undefined });
         this.unref(a);
         this.routeCount--;
+        this.hashOut(key, a);
       }
       if (keep.length === 0) this.routes.delete(key);
       else this.routes.set(key, keep.length === 1 ? (keep[0] as RouteAttrs) : keep);
@@ -474,5 +519,6 @@ export class Mirror {
     this.links = fresh.links;
     this.rules = fresh.rules;
     this.routeCount = fresh.routeCount;
+    this.routeHash = fresh.routeHash;
   }
 }

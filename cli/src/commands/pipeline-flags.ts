@@ -11,7 +11,7 @@ import { kafkaTlsConfig } from '@roamwatch/agent';
 import type { ConfigTable, KafkaClientSettings } from '@roamwatch/core';
 
 export const CORRELATION_KEYS = {
-  'correlation.allowedLatenessMs': { type: 'int', default: 2000, min: 0, flag: 'allowed-lateness-ms', doc: 'Out-of-order tolerance per host, event time.' },
+  'correlation.allowedLatenessMs': { type: 'int', default: 2000, min: 0, flag: 'allowed-lateness-ms', doc: "Out-of-order tolerance per host, event time: how long a host's events wait to be put in order. Only for streams whose agent does not declare them ordered at the source (older agents); a declared host's events are released as they arrive." },
   'correlation.attributionWindowMs': { type: 'int', default: 250, min: 0, flag: 'attribution-window-ms', doc: 'Routing events up to this long before a reauth are its triggers.' },
   'correlation.pairWindowMs': { type: 'int', default: 30_000, min: 0, flag: 'pair-window-ms', doc: 'Old SA down ↔ new SA up pairing window.' },
   'correlation.pathPeersPerHost': { type: 'int', default: 1000, min: 1, flag: 'path-peers-per-host', doc: 'roamwatch_path series per host (one per IKE_SA peer); further peers share peer="_overflow" (InfluxDB cardinality, docs/metrics.md).' },

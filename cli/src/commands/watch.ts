@@ -40,6 +40,10 @@ export const WATCH_KEYS = {
   'vici.commandTimeoutMs': AGENT_KEYS['vici.commandTimeoutMs'],
   'rtnetlink.enabled': AGENT_KEYS['rtnetlink.enabled'],
   'rtnetlink.receiveBufferBytes': AGENT_KEYS['rtnetlink.receiveBufferBytes'],
+  'rtnetlink.coalesce.enabled': AGENT_KEYS['rtnetlink.coalesce.enabled'],
+  'rtnetlink.coalesce.thresholdPerS': AGENT_KEYS['rtnetlink.coalesce.thresholdPerS'],
+  'rtnetlink.coalesce.summaryIntervalMs': AGENT_KEYS['rtnetlink.coalesce.summaryIntervalMs'],
+  'rtnetlink.coalesce.examples': AGENT_KEYS['rtnetlink.coalesce.examples'],
   'path.enabled': AGENT_KEYS['path.enabled'],
   'path.strongswanConf': AGENT_KEYS['path.strongswanConf'],
   'path.swanctlConf': AGENT_KEYS['path.swanctlConf'],
@@ -84,6 +88,7 @@ export async function run(options: Record<string, unknown>): Promise<number> {
     hostId: config.hostId,
     sources: createSourceAdapters(config, logger),
     statusIntervalMs: config.statusIntervalMs,
+    ...(config.rtnetlink.enabled && config.rtnetlink.coalesce ? { coalesce: config.rtnetlink.coalesce } : {}),
     logger,
     configSummary: { mode: 'watch', vici: config.vici.uri, rtnetlink: config.rtnetlink.enabled },
   });

@@ -35,6 +35,7 @@ export const EVENT_KINDS = {
   'rule.added': { source: 'rtnetlink', payload: P.RuleChange },
   'rule.removed': { source: 'rtnetlink', payload: P.RuleChange },
   'netlink.resync': { source: 'rtnetlink', payload: P.NetlinkResync },
+  'route.summary': { source: 'rtnetlink', payload: P.RouteSummary },
   'vici.ike-updown': { source: 'vici', payload: P.IkeUpdown },
   'vici.ike-rekey': { source: 'vici', payload: P.IkeRekey },
   'vici.ike-update': { source: 'vici', payload: P.IkeUpdate },

@@ -75,6 +75,19 @@ export const EXAMPLE_PAYLOADS: { [K in EventKind]: PayloadOf<K> } = {
   },
   'rule.added': { rule: { family: 4, priority: 100, table: 220, action: 'to_tbl', fwmark: 0x200, fwmask: 0xff00 } },
   'rule.removed': { rule: { family: 4, priority: 100, table: 220, action: 'to_tbl', fwmark: 0x200, fwmask: 0xff00 } },
+  'route.summary': {
+    stormStartUs: 1795794637410233,
+    part: 2,
+    firstUs: 1795794638110402,
+    lastUs: 1795794639108877,
+    final: false,
+    changes: 35120,
+    tables: [{ family: 4, table: 254, added: 120, removed: 35000, replaced: 0 }],
+    examples: [
+      { op: 'removed', route: { family: 4, table: 254, dst: '203.0.113.0/24', type: 'unicast', protocol: 'bird', scope: 'universe', priority: 32, gateway: '10.0.0.254', oif: 'eth0' } },
+    ],
+    digest: { routes: 912044, hash: '5c1e09a7' },
+  },
   'netlink.resync': {
     reason: 'overflow',
     gapDetectedAtUs: 1795794638123456,
@@ -130,7 +143,7 @@ export const EXAMPLE_PAYLOADS: { [K in EventKind]: PayloadOf<K> } = {
     cpuSystemS: 0.4,
     rssBytes: 61_000_000,
   },
-  'agent.started': { agentVersion: '0.1.0', pid: 4242 },
+  'agent.started': { agentVersion: '0.1.0', pid: 4242, streamOrder: 'time' },
   'agent.stopping': { agentVersion: '0.1.0', pid: 4242, reason: 'SIGTERM' },
   'agent.gap': { fromSeq: 1001, toSeq: 1500, reason: 'spool-full', count: 500 },
 };

@@ -121,6 +121,44 @@ export const LinkChange = z.object({ link: Link });
 export const LinkChanged = z.object({ old: Link, link: Link });
 export const RuleChange = z.object({ rule: Rule });
 
+/**
+ * A routing storm, coalesced at the source: past `rtnetlink.coalesce.thresholdPerS` route
+ * changes a second, the agent stops emitting route.added/removed/replaced one by one and emits
+ * one of these every `rtnetlink.coalesce.summaryIntervalMs` (and just before any other event, so
+ * the stream stays in time order), until the rate falls below the threshold: then a last one with
+ * `final: true`, and individual route events resume. Counts are exact; the routes themselves are
+ * only sampled (`examples`). Addresses, links and rules are never coalesced.
+ */
+export const RouteSummary = z.object({
+  /** Time of the storm's first coalesced change (the same in every summary of one storm). */
+  stormStartUs: z.number().int().positive(),
+  /** 1 for the storm's first summary, +1 for each next one. */
+  part: z.number().int().positive(),
+  /** Time span of the changes this summary counts (µs since epoch); equal when it counts none. */
+  firstUs: z.number().int().positive(),
+  lastUs: z.number().int().positive(),
+  /** The storm is over: route changes are emitted one by one again after this event. */
+  final: z.boolean(),
+  /** Route changes this summary counts, all tables and families. */
+  changes: z.number().int().nonnegative(),
+  /** Exact counts per routing table and family (mirroring the route.* kinds). */
+  tables: z
+    .array(
+      z.object({
+        family,
+        table: u32,
+        added: z.number().int().nonnegative(),
+        removed: z.number().int().nonnegative(),
+        replaced: z.number().int().nonnegative(),
+      }),
+    )
+    .max(1024),
+  /** The first `rtnetlink.coalesce.examples` changes this summary counts, in order. */
+  examples: z.array(z.object({ op: z.enum(['added', 'removed', 'replaced']), route: Route })).max(100),
+  /** The agent's mirror after these changes: route count and order-independent hash (docs/rtnetlink.md). */
+  digest: z.object({ routes: z.number().int().nonnegative(), hash: z.string().regex(/^[0-9a-f]{8}$/) }).optional(),
+});
+
 /** The mirror was (re)built from a dump: at start-up, or after lost messages. */
 export const NetlinkResync = z.object({
   reason: z.enum(['startup', 'overflow', 'sequence-gap', 'socket-reset', 'manual']),
@@ -289,11 +327,26 @@ export const PathVerdict = z.object({
 
 const sourceState = z.enum(['connected', 'connecting', 'disconnected', 'disabled']);
 
+/**
+ * `streamOrder: 'time'` (on agent.started and agent.status): this agent stamps its events in
+ * event-time order — a larger `seq` never has a smaller `timeUs` — so a reader may release the
+ * host's events as they arrive instead of waiting a fixed lateness. Absent: no such promise
+ * (agents before this field); readers fall back to their allowed lateness.
+ */
+export const StreamOrder = z.literal('time');
+
 export const AgentStatus = z.object({
   agentVersion: z.string().max(64),
   uptimeS: z.number().nonnegative(),
   sources: z.object({
-    rtnetlink: z.object({ state: sourceState, resyncs: z.number().int().nonnegative().optional(), lastError: z.string().max(1024).optional() }),
+    rtnetlink: z.object({
+      state: sourceState,
+      resyncs: z.number().int().nonnegative().optional(),
+      lastError: z.string().max(1024).optional(),
+      /** Route storms coalesced since start, and the route changes counted into their summaries instead of emitted. */
+      storms: z.number().int().nonnegative().optional(),
+      coalescedChanges: z.number().int().nonnegative().optional(),
+    }),
     vici: z.object({ state: sourceState, uri: z.string().max(1024).optional(), reconnects: z.number().int().nonnegative().optional(), lastError: z.string().max(1024).optional() }),
   }),
   sink: z.object({
@@ -322,6 +375,7 @@ export const AgentStatus = z.object({
   cpuUserS: z.number().nonnegative().optional(),
   cpuSystemS: z.number().nonnegative().optional(),
   rssBytes: z.number().int().nonnegative().optional(),
+  streamOrder: StreamOrder.optional(),
 });
 
 /**
@@ -356,6 +410,7 @@ export const AgentLifecycle = z.object({
   /** Why the agent stops (stopping events only). */
   reason: z.string().max(256).optional(),
   config: z.record(z.string(), z.unknown()).optional(),
+  streamOrder: StreamOrder.optional(),
 });
 
 export type Route = z.infer<typeof Route>;
@@ -364,6 +419,7 @@ export type Address = z.infer<typeof Address>;
 export type Link = z.infer<typeof Link>;
 export type Rule = z.infer<typeof Rule>;
 export type NetlinkResync = z.infer<typeof NetlinkResync>;
+export type RouteSummary = z.infer<typeof RouteSummary>;
 export type ChildSa = z.infer<typeof ChildSa>;
 export type IkeSa = z.infer<typeof IkeSa>;
 export type Connection = z.infer<typeof Connection>;

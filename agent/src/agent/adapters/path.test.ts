@@ -69,6 +69,29 @@ describe('path adapter: at-risk → valid transitions say what fixed the path an
     expect(out[1]?.remediation).toEqual({ fix: '10.231.1.2 dev rw-gw0 scope link src 10.231.0.1', appliedBy: 'roamwatch', journalId: e.id });
   });
 });
+describe('path adapter in a route storm', () => {
+  it('when a storm is being coalesced (route.summary, not final), then no analysis runs until its final summary', async () => {
+    let state = net([connected]);
+    let analyses = 0;
+    const out: PathVerdict[] = [];
+    const a = new PathAdapter({ strongswanConf: '/nonexistent/strongswan.conf', netState: () => (analyses++, state), debounceMs: 0, remediationDir: '/nonexistent/j' });
+    a.start({ emit: ((kind: string, p: PathVerdict) => kind === 'path.verdict' && out.push(p)) as never, logger: silentLogger(), clock: createRealtimeClock() });
+    a.observe(snapshot);
+    while (out.length < 1) await new Promise((r) => setTimeout(r, 5));
+    const before = analyses;
+    const summary = { stormStartUs: 1, part: 1, firstUs: 1, lastUs: 1, changes: 5000, tables: [], examples: [] };
+    a.observe(ev('route.added', 'rtnetlink', { route: fix }));
+    a.observe(ev('route.summary', 'rtnetlink', { ...summary, final: false }));
+    state = net([connected, fix]);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(analyses).toBe(before);
+    a.observe(ev('route.summary', 'rtnetlink', { ...summary, part: 2, final: true }));
+    while (out.length < 2) await new Promise((r) => setTimeout(r, 5));
+    expect(out[1]?.verdict).toBe('valid');
+    await a.stop();
+  });
+});
+
 const emptySnapshot = { kind: 'vici.sa-snapshot', source: 'vici', payload: { ikeSas: [], connections: [] } } as unknown as RoamwatchEvent;
 
 

@@ -6,7 +6,8 @@
  * configured connections from the snapshot, and any routing change (route.*, address.*,
  * link.*, rule.*, netlink.resync) schedules a re-analysis of every SA `debounceMs` later
  * (charon itself coalesces roam events for 100 ms), throttled so that the analyzer uses at most
- * ~10 % of a core during a route storm. The routing state is the rtnetlink mirror, read
+ * ~10 % of a core. During a route storm the agent coalesces (route.summary events): the
+ * analysis then waits for the storm's final summary. The routing state is the rtnetlink mirror, read
  * directly. Analysis runs in a timer callback, never inside a source's read loop.
  */
 import { errorMessage } from '@roamwatch/core';
@@ -50,6 +51,8 @@ export class PathAdapter implements SourceAdapter {
   private lastError: string | undefined;
   private stopped = false;
   private nextAllowedAtMs = 0;
+  /** A route storm is in progress (a route.summary that is not final): analysis waits for its end. */
+  private inStorm = false;
   /** mobike per connection from swanctl.conf (re-read at each SA snapshot: configs get reloaded). */
   private mobike = new Map<string, boolean>();
   /** Why swanctl.conf could not be read last time (logged once per distinct reason). */
@@ -141,13 +144,24 @@ export class PathAdapter implements SourceAdapter {
         });
         this.schedule();
         break;
+      case 'route.summary':
+        // A route storm (coalesced by the agent): the routing state is in flux and re-analysing
+        // every SA against a table of up to a million changing routes costs what the storm
+        // budget cannot spare; the analysis waits for the storm's final summary.
+        this.inStorm = !ev.payload.final;
+        if (this.inStorm && this.timer) {
+          clearTimeout(this.timer);
+          this.timer = undefined;
+        }
+        if (!this.inStorm) this.schedule();
+        break;
       default:
         if (ev.source === 'rtnetlink') this.schedule();
     }
   }
 
   private schedule(): void {
-    if (this.timer || this.stopped || this.sas.size === 0) return;
+    if (this.timer || this.stopped || this.inStorm || this.sas.size === 0) return;
     // Debounced, and throttled to a duty cycle: after an analysis that took d ms the next one
     // waits at least DUTY_FACTOR × d, so a route storm (tens of thousands of routes, every SA
     // re-checked against all of them) costs the analyzer at most ~1/(1+DUTY_FACTOR) of a core.

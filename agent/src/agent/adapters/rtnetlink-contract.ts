@@ -43,19 +43,31 @@ const ADDRESS_FLAG_NAMES: [string, number][] = [
 const name = (table: Record<number, string>, n: number): string => table[n] ?? String(n);
 const ifname = (names: IfNameOf, i: number | undefined): string | undefined => (i === undefined || i === 0 ? undefined : names(i));
 
+/** The object without its undefined fields (a copy: `delete` would turn it into a slow dictionary object). */
 function defined<T extends object>(o: T): T {
-  for (const k of Object.keys(o) as (keyof T)[]) if (o[k] === undefined) delete o[k];
-  return o;
+  const out = {} as T;
+  for (const k in o) if (o[k] !== undefined) out[k] = o[k];
+  return out;
 }
 
-export function routePayload(r: RouteState, names: IfNameOf): PayloadOf<'route.added'>['route'] {
-  return defined({
-    family: r.family, table: r.table, dst: r.dst, type: name(TYPE_NAMES, r.type), protocol: name(PROTOCOL_NAMES, r.protocol),
-    scope: name(SCOPE_NAMES, r.scope), priority: r.priority === 0 ? undefined : r.priority, prefsrc: r.prefsrc, src: r.src,
-    gateway: r.gateway, via: r.via, oif: ifname(names, r.oif), oifIndex: r.oif, nhId: r.nhId, mark: r.mark,
-    tos: r.tos === 0 ? undefined : r.tos,
-    multipath: r.nexthops?.map((n) => defined({ gateway: n.gateway, via: n.via, oif: ifname(names, n.oif), oifIndex: n.oif, weight: n.weight })),
-  });
+type RoutePayload = PayloadOf<'route.added'>['route'];
+
+/** Route storms go through here once per change: built field by field, no undefined fields to strip. */
+export function routePayload(r: RouteState, names: IfNameOf): RoutePayload {
+  const out: RoutePayload = { family: r.family, table: r.table, dst: r.dst, type: name(TYPE_NAMES, r.type), protocol: name(PROTOCOL_NAMES, r.protocol), scope: name(SCOPE_NAMES, r.scope) };
+  if (r.priority !== 0 && r.priority !== undefined) out.priority = r.priority;
+  if (r.prefsrc !== undefined) out.prefsrc = r.prefsrc;
+  if (r.src !== undefined) out.src = r.src;
+  if (r.gateway !== undefined) out.gateway = r.gateway;
+  if (r.via !== undefined) out.via = r.via;
+  const oif = ifname(names, r.oif);
+  if (oif !== undefined) out.oif = oif;
+  if (r.oif !== undefined) out.oifIndex = r.oif;
+  if (r.nhId !== undefined) out.nhId = r.nhId;
+  if (r.mark !== undefined) out.mark = r.mark;
+  if (r.tos !== 0 && r.tos !== undefined) out.tos = r.tos;
+  if (r.nexthops !== undefined) out.multipath = r.nexthops.map((n) => defined({ gateway: n.gateway, via: n.via, oif: ifname(names, n.oif), oifIndex: n.oif, weight: n.weight }));
+  return out;
 }
 
 export function addressPayload(a: AddressState, names: IfNameOf): PayloadOf<'address.added'>['address'] {

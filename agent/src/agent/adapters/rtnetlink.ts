@@ -52,8 +52,17 @@ export class RtnetlinkAdapter implements SourceAdapter {
     const names = (i: number) => this.source.mirror.link(i)?.ifname;
     src.on('change', (c) => {
       if (c.cause === 'resync') this.recovered.push(c);
+      const ctx = this.ctx;
+      if (!ctx) return;
+      if (c.kind === 'route' && ctx.emitRoute) {
+        // Lazy: in a storm most route changes are only counted (route.summary), never built.
+        const r = (c.new ?? c.old)!;
+        const kind = c.op === 'added' ? 'route.added' : c.op === 'removed' ? 'route.removed' : 'route.replaced';
+        ctx.emitRoute(kind, r.family, r.table, r.dst, () => toContractEvent(c, names).payload as never);
+        return;
+      }
       const ev = toContractEvent(c, names);
-      this.ctx?.emit(ev.kind, ev.payload as never);
+      ctx.emit(ev.kind, ev.payload as never);
     });
     src.on('resync', (r: ResyncReport) => {
       const recovered = this.recovered;
@@ -109,6 +118,11 @@ export class RtnetlinkAdapter implements SourceAdapter {
       addresses: [...m.addressStates()].map((a) => addressPayload(a, names)),
       links: [...m.linkStates()].map((l) => linkPayload(l, names)),
     };
+  }
+
+  /** The mirror's route digest (route.summary events carry it). */
+  routeDigest(): { routes: number; hash: string } {
+    return this.source.mirror.digest();
   }
 
   report(): SourceReport {
