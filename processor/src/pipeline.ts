@@ -24,13 +24,13 @@ import { decodeRecord } from './decode.js';
 import { EventTimeOrderer } from './order.js';
 import type { OrderedItem } from './order.js';
 import { CorrelateStage } from './correlate.js';
-import type { CorrelatedItem } from './correlate.js';
+import type { CorrelatedItem, CorrelateInput } from './correlate.js';
 import { MetricsProjection } from './project.js';
 import { chain, stageOperator } from './stage.js';
 import type { Stage, Emit } from './stage.js';
-import type { Classification, DeadLetter, PipelineInput, PipelineOutput, TickInput } from './types.js';
+import type { Classification, ControlInput, DeadLetter, PipelineInput, PipelineOutput, TickInput } from './types.js';
 
-export type DecodedItem<R> = { type: 'event'; event: RoamwatchEvent; ref: R | undefined } | TickInput | DeadLetter<R>;
+export type DecodedItem<R> = { type: 'event'; event: RoamwatchEvent; ref: R | undefined } | TickInput | DeadLetter<R> | ControlInput;
 
 /**
  * decode: records → events; a bad record, or one whose event time is too far ahead of its
@@ -44,7 +44,7 @@ export class DecodeStage<R> implements Stage<PipelineInput<R>, DecodedItem<R>> {
   constructor(private readonly config: Pick<CorrelationConfig, 'maxFutureSkewMs'>) {}
 
   push(input: PipelineInput<R>, emit: Emit<DecodedItem<R>>): void {
-    if (input.type === 'tick') {
+    if (input.type !== 'record') {
       emit(input);
       return;
     }
@@ -68,17 +68,17 @@ export class DecodeStage<R> implements Stage<PipelineInput<R>, DecodedItem<R>> {
   flush(): void {}
 }
 
-type OrderInput<R> = { type: 'event'; event: RoamwatchEvent; ref?: R } | TickInput | DeadLetter<R>;
+type OrderInput<R> = { type: 'event'; event: RoamwatchEvent; ref?: R } | TickInput | DeadLetter<R> | ControlInput;
 
-/** order: per-host event-time order with watermarks (order.ts); dead letters pass through. */
-export class OrderStage<R> implements Stage<OrderInput<R>, OrderedItem<R> | DeadLetter<R>> {
+/** order: per-host event-time order with watermarks (order.ts); dead letters and control items pass through. */
+export class OrderStage<R> implements Stage<OrderInput<R>, OrderedItem<R> | DeadLetter<R> | ControlInput> {
   readonly orderer: EventTimeOrderer<R>;
 
   constructor(config: Pick<CorrelationConfig, 'allowedLatenessMs' | 'dedupeIds' | 'maxBufferedPerHost'>) {
     this.orderer = new EventTimeOrderer<R>(config);
   }
 
-  push(x: OrderInput<R>, emit: Emit<OrderedItem<R> | DeadLetter<R>>): void {
+  push(x: OrderInput<R>, emit: Emit<OrderedItem<R> | DeadLetter<R> | ControlInput>): void {
     if (x.type === 'event') this.orderer.push(x.event, x.ref, emit);
     else if (x.type === 'tick') this.orderer.tick(x.nowUs, emit, x.restart === true);
     else emit(x);
@@ -112,6 +112,8 @@ export interface PipelineStats {
   /** Records held for their offsets, and the event time of the oldest of them (retain.ts). */
   retained: number;
   lowWatermarkUs: number | undefined;
+  /** Re-read events that a restored checkpoint already held (scale-out). */
+  restoredSkips: number;
 }
 
 /** The whole pipeline, synchronous: push inputs, get outputs through `emit`. */
@@ -123,11 +125,12 @@ export class Pipeline<R> implements Stage<PipelineInput<R>, PipelineOutput<R>> {
   readonly project: MetricsProjection<R>;
   private readonly chain: Stage<PipelineInput<R>, PipelineOutput<R>>;
 
-  constructor(config: Partial<CorrelationConfig> = {}) {
+  /** `checkpoints`: keep the shadow tracker and answer checkpoint requests and restores (the Kafka processor; correlate.ts). */
+  constructor(config: Partial<CorrelationConfig> = {}, { checkpoints = false }: { checkpoints?: boolean } = {}) {
     this.config = correlationConfig(config);
     this.decode = new DecodeStage<R>(this.config);
     this.order = new OrderStage<R>(this.config);
-    this.correlate = new CorrelateStage<R>(this.config);
+    this.correlate = new CorrelateStage<R>(this.config, { checkpoints });
     this.project = new MetricsProjection<R>(this.config);
     // The one composition: decode → order → correlate → project.
     this.chain = chain(chain(chain(this.decode, this.order), this.correlate), this.project);
@@ -164,6 +167,7 @@ export class Pipeline<R> implements Stage<PipelineInput<R>, PipelineOutput<R>> {
       maxEventTimeUs: o.stats.maxTimeUs,
       retained: c.barrier.heldCount(),
       lowWatermarkUs: c.barrier.lowWatermarkUs(),
+      restoredSkips: c.stats.restoredSkips,
     };
   }
 }
@@ -173,14 +177,16 @@ export interface ProcessEventsOptions extends Partial<CorrelationConfig> {
   flushOnComplete?: boolean;
   /** Receives the Pipeline instance (to read stats). */
   onPipeline?: (p: Pipeline<unknown>) => void;
+  /** Keep the shadow tracker for checkpoints (the Kafka processor, docs/processor.md "Scale-out"). Default false. */
+  checkpoints?: boolean;
 }
 
 /** The whole pipeline as one operator. */
 export function processEvents<R = never>(options: ProcessEventsOptions = {}): OperatorFunction<PipelineInput<R>, PipelineOutput<R>> {
-  const { flushOnComplete = true, onPipeline, ...config } = options;
+  const { flushOnComplete = true, onPipeline, checkpoints = false, ...config } = options;
   return stageOperator(
     () => {
-      const p = new Pipeline<R>(config);
+      const p = new Pipeline<R>(config, { checkpoints });
       onPipeline?.(p as Pipeline<unknown>);
       return p;
     },
@@ -197,13 +203,13 @@ export function decodeEvents<R = never>(options: { maxFutureSkewMs?: number } = 
 /** order stage alone: events (or ticks) → per-host event-time order with watermarks. */
 export function orderByEventTime<R = never>(
   options: { allowedLatenessMs?: number; dedupeIds?: number; flushOnComplete?: boolean } = {},
-): OperatorFunction<OrderInput<R>, OrderedItem<R> | DeadLetter<R>> {
+): OperatorFunction<OrderInput<R>, OrderedItem<R> | DeadLetter<R> | ControlInput> {
   const cfg = correlationConfig({ allowedLatenessMs: options.allowedLatenessMs, dedupeIds: options.dedupeIds });
   return stageOperator(() => new OrderStage<R>(cfg), { flushOnComplete: options.flushOnComplete });
 }
 
 /** correlate stage alone: ordered items → applied events, findings, host clocks, releases. */
-export function correlate<R = never>(config: Partial<CorrelationConfig> = {}): OperatorFunction<OrderedItem<R> | DeadLetter<R>, CorrelatedItem<R>> {
+export function correlate<R = never>(config: Partial<CorrelationConfig> = {}): OperatorFunction<CorrelateInput<R>, CorrelatedItem<R>> {
   const cfg = correlationConfig(config);
   return stageOperator(() => new CorrelateStage<R>(cfg));
 }
