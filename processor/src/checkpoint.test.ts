@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { RoamwatchEvent } from '@roamwatch/core';
 import { Pipeline } from './pipeline.js';
 import type { HostCheckpoint } from './checkpoint.js';
 import { parseCheckpoint } from './checkpoint.js';
@@ -93,7 +94,8 @@ function differences(ref: Written, got: Written): string[] {
 function straddleCut(wave: number): number {
   const t = startUs + reauthTimesUs[wave]!;
   let i = events.findIndex((e) => e.timeUs > t && e.kind === 'vici.ike-updown' && e.payload.up);
-  while (i > 0 && !(events[i - 1]!.kind === 'vici.child-updown' && !events[i - 1]!.payload.up)) i -= 1;
+  const childDown = (e: RoamwatchEvent) => e.kind === 'vici.child-updown' && !e.payload.up;
+  while (i > 0 && !childDown(events[i - 1]!)) i -= 1;
   return i;
 }
 

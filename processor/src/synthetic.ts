@@ -242,8 +242,18 @@ export function longLivedFleet({
   durationS = 300,
   routeEveryMs = 2000,
   reauthEveryS = 60,
+  finalStatusAfterS = 0,
   startUs = 1_795_790_000_000_000,
-}: { hosts: number; sasPerHost?: number; durationS?: number; routeEveryMs?: number; reauthEveryS?: number; startUs?: number }): { events: RoamwatchEvent[]; reauthTimesUs: number[] } {
+}: {
+  hosts: number;
+  sasPerHost?: number;
+  durationS?: number;
+  routeEveryMs?: number;
+  reauthEveryS?: number;
+  /** > 0: one more `agent.status` this long after the end (a live consumer's clock then passes every retention). */
+  finalStatusAfterS?: number;
+  startUs?: number;
+}): { events: RoamwatchEvent[]; reauthTimesUs: number[] } {
   const scripts: HostScript[] = [];
   const reauthTimesUs: number[] = [];
   for (let i = 0; i < hosts; i++) {
@@ -265,10 +275,24 @@ export function longLivedFleet({
     let nextStatus = t0 + 30_000_000;
     let n = 0;
     let wave = 0;
-    while (hs.nowUs < endUs) {
+    const status = () =>
+      hs.emit('agent.status', {
+        agentVersion: '0.1.0',
+        uptimeS: Math.round((hs.nowUs - t0) / 1e6),
+        sources: { rtnetlink: { state: 'connected' }, vici: { state: 'connected' } },
+        sink: { kind: 'kafka', state: 'ok' },
+        spool: { bytes: 0, events: 0, limitBytes: 1 << 30, droppedEvents: 0 },
+        eventsEmitted: hs.events.length,
+        eventsSent: hs.events.length,
+        eventsDropped: 0,
+        lagMs: 0,
+        ikeSas: sasPerHost,
+      });
+    for (;;) {
       const next = Math.min(nextRoute, nextReauth, nextStatus);
       if (next >= endUs) break;
-      hs.after((next - hs.nowUs) / 1000);
+      // a route due at the moment of a reauth comes just after it (time never runs backwards)
+      hs.after(Math.max(0, next - hs.nowUs) / 1000);
       if (next === nextReauth) {
         const k = wave % sasPerHost;
         const old = sas[k]!;
@@ -286,24 +310,17 @@ export function longLivedFleet({
         wave += 1;
         nextReauth += reauthEveryS * 1_000_000;
       } else if (next === nextStatus) {
-        hs.emit('agent.status', {
-          agentVersion: '0.1.0',
-          uptimeS: Math.round((hs.nowUs - t0) / 1e6),
-          sources: { rtnetlink: { state: 'connected' }, vici: { state: 'connected' } },
-          sink: { kind: 'kafka', state: 'ok' },
-          spool: { bytes: 0, events: 0, limitBytes: 1 << 30, droppedEvents: 0 },
-          eventsEmitted: hs.events.length,
-          eventsSent: hs.events.length,
-          eventsDropped: 0,
-          lagMs: 0,
-          ikeSas: sasPerHost,
-        });
+        status();
         nextStatus += 30_000_000;
       } else {
         n += 1;
         hs.routeAdded(`203.0.${n % 256}.0/24`, { protocol: 'bgp', gateway: '10.0.0.254' });
         nextRoute += routeEveryMs * 1000;
       }
+    }
+    if (finalStatusAfterS > 0) {
+      hs.after((endUs + finalStatusAfterS * 1_000_000 - hs.nowUs) / 1000);
+      status();
     }
     scripts.push(hs);
   }
