@@ -16,9 +16,6 @@ import { longLivedFleet } from './synthetic.js';
  */
 type Ref = { offset: number };
 
-const { events, reauthTimesUs } = longLivedFleet({ hosts: 4, durationS: 200, routeEveryMs: 3000, reauthEveryS: 45 });
-const startUs = Math.min(...events.map((e) => e.timeUs));
-
 interface Written {
   points: Map<string, string>;
   findings: Map<string, string[]>;
@@ -39,44 +36,6 @@ function record(w: Written, o: PipelineOutput<Ref>): void {
   }
 }
 
-function reference(): Written {
-  const w = written();
-  const p = new Pipeline<Ref>();
-  events.forEach((e, offset) => p.push({ type: 'record', value: e, ref: { offset } }, (o) => record(w, o)));
-  p.flush((o) => record(w, o));
-  return w;
-}
-
-/**
- * A runs records [0, cut), commits, runs on to `killAt` (outputs lost), dies; B restores A's
- * checkpoints (unless `restore` is false: today's behaviour before checkpoints) and runs from
- * the committed offset to the end.
- */
-function moved(cut: number, killAt: number, { restore = true } = {}): { w: Written; committed: number; checkpoints: HostCheckpoint[] } {
-  const w = written();
-  const a = new Pipeline<Ref>({}, { checkpoints: true });
-  const released = new Set<number>();
-  const checkpoints: HostCheckpoint[] = [];
-  const aOut = (o: PipelineOutput<Ref>) => {
-    if (o.type === 'release') for (const r of o.refs) released.add(r.offset);
-    else if (o.type === 'checkpoint') checkpoints.push(parseCheckpoint(JSON.stringify(o.checkpoint)));
-    record(w, o);
-  };
-  for (let i = 0; i < cut; i++) a.push({ type: 'record', value: events[i]!, ref: { offset: i } }, aOut);
-  // The commit: the first offset not released; then the checkpoints (the edge writes them before it commits).
-  let committed = 0;
-  while (released.has(committed)) committed += 1;
-  a.push({ type: 'checkpoint' }, aOut);
-  // A goes on and dies: what it emits now is never acknowledged.
-  for (let i = cut; i < killAt; i++) a.push({ type: 'record', value: events[i]!, ref: { offset: i } }, () => {});
-  const b = new Pipeline<Ref>({}, { checkpoints: true });
-  const bOut = (o: PipelineOutput<Ref>) => record(w, o);
-  if (restore) for (const checkpoint of checkpoints) b.push({ type: 'restore', checkpoint }, bOut);
-  for (let i = committed; i < events.length; i++) b.push({ type: 'record', value: events[i]!, ref: { offset: i } }, bOut);
-  b.flush(bOut);
-  return { w, committed, checkpoints };
-}
-
 function differences(ref: Written, got: Written): string[] {
   const out: string[] = [];
   for (const [k, line] of ref.points) if (got.points.get(k) !== line) out.push(`point ${got.points.has(k) ? 'differs' : 'missing'}: ${line}${got.points.has(k) ? ` ≠ ${got.points.get(k)}` : ''}`);
@@ -90,16 +49,56 @@ function differences(ref: Written, got: Written): string[] {
   return out;
 }
 
-/** The index just after the downs of a reauth wave (every host's old SA down, none of the new ones up yet). */
-function straddleCut(wave: number): number {
-  const t = startUs + reauthTimesUs[wave]!;
-  let i = events.findIndex((e) => e.timeUs > t && e.kind === 'vici.ike-updown' && e.payload.up);
-  const childDown = (e: RoamwatchEvent) => e.kind === 'vici.child-updown' && !e.payload.up;
-  while (i > 0 && !childDown(events[i - 1]!)) i -= 1;
-  return i;
-}
+describe.each([
+  { name: 'reauths of 10 ms', fleet: { hosts: 4, durationS: 200, routeEveryMs: 3000, reauthEveryS: 45 }, config: {} },
+  // the new IKE_SA comes up 40 s after the old went down, route changes in between: the old
+  // owner applied the down (its watermark passed it), the new owner applies the up
+  { name: 'reauths of 40 s (a slow peer)', fleet: { hosts: 4, durationS: 200, routeEveryMs: 3000, reauthEveryS: 45, reauthGapMs: 40_000 }, config: { pairWindowMs: 60_000 } },
+])('checkpoints: state rebuilt for a partition that moves ($name)', ({ fleet, config }) => {
+  const { events, reauthTimesUs } = longLivedFleet(fleet);
+  const startUs = Math.min(...events.map((e) => e.timeUs));
 
-describe('checkpoints: state rebuilt for a partition that moves', () => {
+  function reference(): Written {
+    const w = written();
+    const p = new Pipeline<Ref>(config);
+    events.forEach((e, offset) => p.push({ type: 'record', value: e, ref: { offset } }, (o) => record(w, o)));
+    p.flush((o) => record(w, o));
+    return w;
+  }
+
+  /**
+   * A runs records [0, cut), commits, runs on to `killAt` (outputs lost), dies; B restores A's
+   * checkpoints (unless `restore` is false: the behaviour before checkpoints) and runs from
+   * the committed offset to the end.
+   */
+  function moved(cut: number, killAt: number, { restore = true } = {}): { w: Written; committed: number; checkpoints: HostCheckpoint[] } {
+    const w = written();
+    const a = new Pipeline<Ref>(config, { checkpoints: true });
+    const released = new Set<number>();
+    const checkpoints: HostCheckpoint[] = [];
+    const aOut = (o: PipelineOutput<Ref>) => {
+      if (o.type === 'release') for (const r of o.refs) released.add(r.offset);
+      else if (o.type === 'checkpoint') checkpoints.push(parseCheckpoint(JSON.stringify(o.checkpoint)));
+      record(w, o);
+    };
+    for (let i = 0; i < cut; i++) a.push({ type: 'record', value: events[i]!, ref: { offset: i } }, aOut);
+    // The commit: the first offset not released; then the checkpoints (the edge writes them before it commits).
+    let committed = 0;
+    while (released.has(committed)) committed += 1;
+    a.push({ type: 'checkpoint' }, aOut);
+    // A goes on and dies: what it emits now is never acknowledged.
+    for (let i = cut; i < killAt; i++) a.push({ type: 'record', value: events[i]!, ref: { offset: i } }, () => {});
+    const b = new Pipeline<Ref>(config, { checkpoints: true });
+    const bOut = (o: PipelineOutput<Ref>) => record(w, o);
+    if (restore) for (const checkpoint of checkpoints) b.push({ type: 'restore', checkpoint }, bOut);
+    for (let i = committed; i < events.length; i++) b.push({ type: 'record', value: events[i]!, ref: { offset: i } }, bOut);
+    b.flush(bOut);
+    return { w, committed, checkpoints };
+  }
+
+  /** The index of the first new IKE_SA up of a reauth wave: every old SA of the wave that A will see down is down. */
+  const straddleCut = (wave: number): number => events.findIndex((e) => e.timeUs > startUs + reauthTimesUs[wave]! && e.kind === 'vici.ike-updown' && e.payload.up);
+
   const ref = reference();
   const reauths = [...ref.findings.values()].map((l) => JSON.parse(l[0]!) as Finding).filter((f) => f.type === 'reauth');
 

@@ -242,6 +242,7 @@ export function longLivedFleet({
   durationS = 300,
   routeEveryMs = 2000,
   reauthEveryS = 60,
+  reauthGapMs = 10,
   finalStatusAfterS = 0,
   startUs = 1_795_790_000_000_000,
 }: {
@@ -250,6 +251,8 @@ export function longLivedFleet({
   durationS?: number;
   routeEveryMs?: number;
   reauthEveryS?: number;
+  /** From the old IKE_SA's down to the new one's up (a slow peer: the reauth then spans other events). Default 10. */
+  reauthGapMs?: number;
   /** > 0: one more `agent.status` this long after the end (a live consumer's clock then passes every retention). */
   finalStatusAfterS?: number;
   startUs?: number;
@@ -288,12 +291,21 @@ export function longLivedFleet({
         lagMs: 0,
         ikeSas: sasPerHost,
       });
+    // new IKE_SAs still to come up: [time, spec]
+    const ups: [number, SaSpec][] = [];
+    const up = (nw: SaSpec) => {
+      hs.log(`initiating IKE_SA ${nw.conn}[${nw.uid}] to ${nw.remote}`, { conn: nw.conn, uid: nw.uid });
+      hs.after(10).emit('vici.ike-updown', { up: true, ikeSa: ikeSa(nw, false) });
+      hs.after(0.4).emit('vici.child-updown', { up: true, ikeSa: ikeSa(nw) });
+    };
     for (;;) {
-      const next = Math.min(nextRoute, nextReauth, nextStatus);
+      const next = Math.min(nextRoute, nextReauth, nextStatus, ups[0]?.[0] ?? Number.MAX_SAFE_INTEGER);
       if (next >= endUs) break;
       // a route due at the moment of a reauth comes just after it (time never runs backwards)
       hs.after(Math.max(0, next - hs.nowUs) / 1000);
-      if (next === nextReauth) {
+      if (ups.length && next === ups[0]![0]) {
+        up(ups.shift()![1]);
+      } else if (next === nextReauth) {
         const k = wave % sasPerHost;
         const old = sas[k]!;
         const nw = { ...old, uid: String(uid++) };
@@ -303,9 +315,12 @@ export function longLivedFleet({
         hs.after(0.2).log('reauthenticating IKE_SA due to address change', { conn: old.conn, uid: old.uid });
         hs.after(1).emit('vici.ike-updown', { up: false, ikeSa: ikeSa({ ...old, state: 'DELETING', tasksActive: ['IKE_REAUTH'] }, false) });
         hs.after(0.3).emit('vici.child-updown', { up: false, ikeSa: ikeSa({ ...old, state: 'DELETING' }) });
-        hs.after(0.5).log(`initiating IKE_SA ${nw.conn}[${nw.uid}] to ${nw.remote}`, { conn: nw.conn, uid: nw.uid });
-        hs.after(10).emit('vici.ike-updown', { up: true, ikeSa: ikeSa(nw, false) });
-        hs.after(0.4).emit('vici.child-updown', { up: true, ikeSa: ikeSa(nw) });
+        if (reauthGapMs <= 10) {
+          hs.after(0.5);
+          up(nw);
+        } else {
+          ups.push([hs.nowUs + Math.round((reauthGapMs - 10) * 1000), nw]);
+        }
         sas[k] = nw;
         wave += 1;
         nextReauth += reauthEveryS * 1_000_000;
@@ -317,6 +332,10 @@ export function longLivedFleet({
         hs.routeAdded(`203.0.${n % 256}.0/24`, { protocol: 'bgp', gateway: '10.0.0.254' });
         nextRoute += routeEveryMs * 1000;
       }
+    }
+    for (const [at, nw] of ups) {
+      hs.after(Math.max(0, at - hs.nowUs) / 1000);
+      up(nw);
     }
     if (finalStatusAfterS > 0) {
       hs.after((endUs + finalStatusAfterS * 1_000_000 - hs.nowUs) / 1000);

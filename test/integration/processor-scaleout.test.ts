@@ -5,10 +5,11 @@
 // on the findings topic, each id with one content), with the SA state of reauths that
 // straddle a move rebuilt from the checkpoints (docs/processor.md "Scale-out").
 //
-// The fleet (longLivedFleet) reauthenticates every host at the same moments; the stream is
-// produced in three parts cut just after the `ike-updown` downs of a wave, so a processor that
-// takes a partition over sees the up of reauths whose down another processor saw, and needs
-// the tunnels' CHILD_SA names (from their up minutes earlier) and their connection's verdict.
+// The fleet (longLivedFleet) reauthenticates every host at the same moments, the new IKE_SAs
+// coming up 65 s after the old ones went down; the stream is produced in three parts, each cut
+// before the ups of a wave, and the moves happen between them: the processor that takes a
+// partition over sees the up of reauths whose down another processor applied, and needs the
+// tunnels' CHILD_SA names (from their up minutes earlier) and their connection's verdict.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -28,6 +29,15 @@ const kafka = new Kafka({ clientId: 'roamwatch-scaleout-test', brokers: servers.
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const PARTITIONS = 6;
 const HOSTS = 24;
+/**
+ * Both groups allow 60 s of lateness: the stream pauses between its parts (a processor
+ * starting, one being killed), and a caught-up processor lets a silent host's time run on
+ * (ticks), so with the default 2 s a pause in the middle of a count window would close it
+ * early in one group and not in the other. The reauths take 65 s (the new IKE_SA comes up long
+ * after the old went down, route changes in between), so the processor that saw a down has
+ * applied it, and the one that takes the partition over applies the up: pairing window 120 s.
+ */
+const CORRELATION = ['--allowed-lateness-ms', '60000', '--pair-window-ms', '120000'];
 
 let admin: Admin;
 let producer: Producer;
@@ -65,7 +75,7 @@ function processor(name: string, o: { topic: string; group: string; findings: st
   const env = { ...process.env, ROAMWATCH_KAFKA_BROKERS: servers.kafka.brokers.join(','), ROAMWATCH_INFLUX_TOKEN: token, ROAMWATCH_LOG_FORMAT: 'json' };
   const proc = spawn(
     process.execPath,
-    [CLI, 'processor', '--topic', o.topic, '--group', o.group, '--findings-topic', o.findings, '--influx-url', url, '--influx-bucket', `${o.db}/autogen`, '--influx-org', org, '--session-timeout-ms', '6000', '--log-level', 'info'],
+    [CLI, 'processor', '--topic', o.topic, '--group', o.group, '--findings-topic', o.findings, '--influx-url', url, '--influx-bucket', `${o.db}/autogen`, '--influx-org', org, '--session-timeout-ms', '6000', ...CORRELATION, '--log-level', 'info'],
     { stdio: ['ignore', 'ignore', 'pipe'], env },
   );
   children.push(proc);
@@ -105,12 +115,11 @@ async function produce(topic: string, events: RoamwatchEvent[]): Promise<void> {
   }
 }
 
-/** Every offset of `topic` committed by `group` (everything released, every output acknowledged). */
-async function allCommitted(topic: string, group: string): Promise<boolean> {
-  const ends = await admin.fetchTopicOffsets(topic);
+/** `group` committed every partition of `topic` up to `upTo` (everything before released, every output acknowledged). */
+async function committedUpTo(topic: string, group: string, upTo: Map<number, number>): Promise<boolean> {
   const [t] = await admin.fetchOffsets({ groupId: group, topics: [topic] });
   const committed = new Map(t!.partitions.map((p) => [p.partition, Number(p.offset)]));
-  return ends.every((e) => (committed.get(e.partition) ?? -1) >= Number(e.high));
+  return [...upTo].every(([partition, offset]) => (committed.get(partition) ?? -1) >= offset);
 }
 
 function nsOfRfc3339(t: string): string {
@@ -158,12 +167,9 @@ async function findings(topic: string): Promise<Map<string, string[]>> {
   return out;
 }
 
-/** The index just after the downs of reauth wave `wave` (every host's old SA down, none of the new ones up). */
-function straddleCut(events: RoamwatchEvent[], waveStartUs: number): number {
-  let i = events.findIndex((e) => e.timeUs > waveStartUs && e.kind === 'vici.ike-updown' && e.payload.up);
-  const childDown = (e: RoamwatchEvent) => e.kind === 'vici.child-updown' && !e.payload.up;
-  while (i > 0 && !childDown(events[i - 1]!)) i -= 1;
-  return i;
+/** The index of the first new IKE_SA up after `timeUs`. */
+function straddleCut(events: RoamwatchEvent[], timeUs: number): number {
+  return events.findIndex((e) => e.timeUs > timeUs && e.kind === 'vici.ike-updown' && e.payload.up);
 }
 
 describe('processor scale-out: instances join and die, partitions move (real Kafka, real InfluxDB)', () => {
@@ -180,12 +186,13 @@ describe('processor scale-out: instances join and die, partitions move (real Kaf
     }
     await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS }], waitForLeaders: true });
 
-    // every host's agent keeps reporting: a heartbeat a minute after the end moves each host's
-    // clock past every retention, so both groups can commit to the end of the topic
-    const { events, reauthTimesUs } = longLivedFleet({ hosts: HOSTS, durationS: 200, routeEveryMs: 4000, reauthEveryS: 50, finalStatusAfterS: 60 });
+    // every host's agent keeps reporting: a heartbeat 200 s after the end moves each host's clock
+    // past every retention (lateness + pairing window), so both groups commit everything but it
+    const { events, reauthTimesUs } = longLivedFleet({ hosts: HOSTS, durationS: 200, routeEveryMs: 4000, reauthEveryS: 50, reauthGapMs: 65_000, finalStatusAfterS: 200 });
     const t0 = events[0]!.timeUs;
-    const cut1 = straddleCut(events, t0 + reauthTimesUs[0]!);
-    const cut2 = straddleCut(events, t0 + reauthTimesUs[1]!);
+    // part 1 ends before the first new SA of wave 0 comes up, part 2 before the first of wave 1
+    const cut1 = straddleCut(events, t0 + reauthTimesUs[0]! + 60_000_000);
+    const cut2 = straddleCut(events, t0 + reauthTimesUs[1]! + 60_000_000);
     expect(0 < cut1 && cut1 < cut2 && cut2 < events.length).toBe(true);
 
     const all: Proc[] = [];
@@ -214,10 +221,17 @@ describe('processor scale-out: instances join and die, partitions move (real Kaf
     const survivors = [a, b, c].filter((p) => p !== victim);
     const restoresBefore = survivors.map((p) => restores(p).length);
 
-    // part 3, the rest: the victim's partitions move after the session timeout
-    await produce(topic, events.slice(cut2));
+    // part 3, the rest: the victim's partitions move after the session timeout. The final
+    // heartbeats go one by one, to learn where each lands: both groups must commit up to them.
+    await produce(topic, events.slice(cut2, events.length - HOSTS));
+    const upTo = new Map<number, number>();
+    for (const e of events.slice(events.length - HOSTS)) {
+      const [md] = await producer.send({ topic, acks: -1, messages: [{ key: e.host, value: JSON.stringify(e) }] });
+      upTo.set(md!.partition, Math.min(upTo.get(md!.partition) ?? Infinity, Number(md!.baseOffset)));
+    }
+    for (const { partition, high } of await admin.fetchTopicOffsets(topic)) if (!upTo.has(partition)) upTo.set(partition, Number(high));
     await waitFor('the victim’s partitions taken over', () => survivors.some((p, i) => restores(p).length > restoresBefore[i]!), 40_000, logs);
-    await waitFor('both groups committed to the end', async () => (await allCommitted(topic, ref.group)) && (await allCommitted(topic, scale.group)), 60_000, logs);
+    await waitFor('both groups committed up to the final heartbeats', async () => (await committedUpTo(topic, ref.group, upTo)) && (await committedUpTo(topic, scale.group, upTo)), 60_000, logs);
 
     const [refRows, scaleRows] = [await rows(ref.db), await rows(scale.db)];
     const [refFindings, scaleFindings] = [await findings(ref.findings), await findings(scale.findings)];
