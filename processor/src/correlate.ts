@@ -65,6 +65,18 @@ export interface CorrelateStats {
   restoredSkips: number;
 }
 
+/** Per host, with checkpoints: the shadow tracker's state, its clock, the newest event it applied (frontier). */
+interface ShadowSlot<R> {
+  track: HostTrack;
+  clockUs: number;
+  frontierUs: number;
+  frontierSeq: number;
+  dirty: boolean;
+  lastRef: R | undefined;
+  /** The release callback of this host (one closure per host, not one per release). */
+  follow: (e: RoamwatchEvent, late: boolean) => void;
+}
+
 /** Per host: its event-time clock and its handles into the tracker and the barrier. */
 interface HostSlot<R> {
   host: string;
@@ -74,7 +86,7 @@ interface HostSlot<R> {
   track: HostTrack;
   held: HostHeld<R>;
   /** Checkpoints only: the shadow tracker's state of this host, its clock, and the newest event it applied. */
-  shadow?: { track: HostTrack; clockUs: number; frontier: EventPosition; dirty: boolean; lastRef: R | undefined };
+  shadow?: ShadowSlot<R>;
   /** Restored from a checkpoint: re-read events at or before this position are already in the state. */
   skipUpTo?: EventPosition;
 }
@@ -144,7 +156,10 @@ export class CorrelateStage<R> implements Stage<CorrelateInput<R>, CorrelatedIte
     let h = this.hosts.get(host);
     if (!h) {
       h = { host, clockUs: 0, sentSlot: 0, track: this.tracker.host(host), held: this.barrier.host(host) };
-      if (this.shadow) h.shadow = { track: this.shadow.host(host), clockUs: 0, frontier: { timeUs: 0, seq: 0 }, dirty: false, lastRef: undefined };
+      if (this.shadow) {
+        const slot = h;
+        h.shadow = { track: this.shadow.host(host), clockUs: 0, frontierUs: 0, frontierSeq: 0, dirty: false, lastRef: undefined, follow: (e, late) => this.follow(slot, e, late) };
+      }
       this.hosts.set(host, h);
     }
     return h;
@@ -156,7 +171,10 @@ export class CorrelateStage<R> implements Stage<CorrelateInput<R>, CorrelatedIte
     if (!late && e.timeUs > sh.clockUs) sh.clockUs = e.timeUs;
     this.shadow!.apply(sh.track, e, late, sh.clockUs, discard);
     this.shadow!.advance(sh.track, sh.clockUs, discard);
-    if (!atOrBefore(e, sh.frontier)) sh.frontier = { timeUs: e.timeUs, seq: e.seq };
+    if (e.timeUs > sh.frontierUs || (e.timeUs === sh.frontierUs && e.seq > sh.frontierSeq)) {
+      sh.frontierUs = e.timeUs;
+      sh.frontierSeq = e.seq;
+    }
     sh.dirty = true;
   }
 
@@ -166,7 +184,7 @@ export class CorrelateStage<R> implements Stage<CorrelateInput<R>, CorrelatedIte
       const sh = h.shadow!;
       if (!sh.dirty && !(all && sh.lastRef !== undefined)) continue;
       sh.dirty = false;
-      emit({ type: 'checkpoint', checkpoint: { v: 1, host: h.host, clockUs: h.clockUs, frontier: { ...sh.frontier }, state: trackState(sh.track) }, ref: sh.lastRef });
+      emit({ type: 'checkpoint', checkpoint: { v: 1, host: h.host, clockUs: h.clockUs, frontier: { timeUs: sh.frontierUs, seq: sh.frontierSeq }, state: trackState(sh.track) }, ref: sh.lastRef });
     }
   }
 
@@ -186,7 +204,8 @@ export class CorrelateStage<R> implements Stage<CorrelateInput<R>, CorrelatedIte
     if (this.shadow && h.shadow) {
       h.shadow.track = this.shadow.adopt(restoreTrack(cp.host, cp.state));
       h.shadow.clockUs = cp.frontier.timeUs;
-      h.shadow.frontier = { ...cp.frontier };
+      h.shadow.frontierUs = cp.frontier.timeUs;
+      h.shadow.frontierSeq = cp.frontier.seq;
     }
     emit({ type: 'clock', host: cp.host, nowUs: cp.clockUs });
   }
@@ -204,7 +223,7 @@ export class CorrelateStage<R> implements Stage<CorrelateInput<R>, CorrelatedIte
     }
     this.tracker.advance(h.track, h.clockUs, this.onFinding);
     if (h.held.size === 0) return;
-    const refs = this.barrier.release(h.held, h.clockUs, this.tracker.pinnedFromUs(h.track), h.shadow ? (e, late) => this.follow(h, e, late) : undefined);
+    const refs = this.barrier.release(h.held, h.clockUs, this.tracker.pinnedFromUs(h.track), h.shadow?.follow);
     if (!refs) return;
     if (h.shadow) h.shadow.lastRef = refs[refs.length - 1];
     emit({ type: 'release', refs });

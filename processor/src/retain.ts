@@ -53,7 +53,8 @@ export class RetentionBarrier<R> {
   /** Holds `ref` (a record of host `h` with event time `tUs`) until the host's clock reaches `tUs + retainUs`. No ref (replays of plain files): nothing to hold. */
   hold(h: HostHeld<R>, tUs: number, retainUs: number, ref: R | undefined, event?: RoamwatchEvent, late?: boolean): void {
     if (ref === undefined) return;
-    h.held.push(event ? { tUs, releaseAtUs: tUs + retainUs, ref, event, late } : { tUs, releaseAtUs: tUs + retainUs, ref });
+    // one object shape whether or not the event is kept (the release loop stays monomorphic)
+    h.held.push({ tUs, releaseAtUs: tUs + retainUs, ref, event, late });
   }
 
   /**
