@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import type { RoamwatchEvent } from '@roamwatch/core';
 import { Pipeline } from './pipeline.js';
 import type { HostCheckpoint } from './checkpoint.js';
 import { parseCheckpoint } from './checkpoint.js';
