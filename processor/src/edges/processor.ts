@@ -204,34 +204,34 @@ export async function startProcessor(options: ProcessorOptions): Promise<Running
   let input$ = new Subject<PipelineInput<KafkaRef>>();
   let sub: Subscription | undefined;
   const handle = (o: PipelineOutput<KafkaRef>) => {
-        switch (o.type) {
-          case 'point':
-            influx?.push(toLineProtocol(o.point));
-            break;
-          case 'finding':
-            findings?.push({ key: o.finding.host, value: JSON.stringify(o.finding), headers: { 'finding-type': o.finding.type, 'finding-id': o.finding.id } });
-            options.onFinding?.(o.finding);
-            break;
-          case 'dead-letter':
-            deadLetters.push({
-              key: null,
-              value: o.raw,
-              headers: {
-                reason: o.reason.slice(0, 4096),
-                code: o.code,
-                ...(o.ref ? { 'source-topic': o.ref.topic, 'source-partition': String(o.ref.partition), 'source-offset': String(o.ref.offset) } : {}),
-              },
-            });
-            logger.warn('dead letter', { code: o.code, reason: o.reason.slice(0, 300), ...(o.ref ?? {}) });
-            if (o.ref) releases.release([o.ref]);
-            break;
-          case 'release':
-            releases.release(o.refs);
-            break;
-          case 'checkpoint':
-            collecting?.push(o);
-            break;
-        }
+    switch (o.type) {
+      case 'point':
+        influx?.push(toLineProtocol(o.point));
+        break;
+      case 'finding':
+        findings?.push({ key: o.finding.host, value: JSON.stringify(o.finding), headers: { 'finding-type': o.finding.type, 'finding-id': o.finding.id } });
+        options.onFinding?.(o.finding);
+        break;
+      case 'dead-letter':
+        deadLetters.push({
+          key: null,
+          value: o.raw,
+          headers: {
+            reason: o.reason.slice(0, 4096),
+            code: o.code,
+            ...(o.ref ? { 'source-topic': o.ref.topic, 'source-partition': String(o.ref.partition), 'source-offset': String(o.ref.offset) } : {}),
+          },
+        });
+        logger.warn('dead letter', { code: o.code, reason: o.reason.slice(0, 300), ...(o.ref ?? {}) });
+        if (o.ref) releases.release([o.ref]);
+        break;
+      case 'release':
+        releases.release(o.refs);
+        break;
+      case 'checkpoint':
+        collecting?.push(o);
+        break;
+    }
   };
   /**
    * A new generation: after a rebalance the assigned partitions are re-read from their committed
