@@ -29,6 +29,9 @@ acl User:roamwatch-processor --group roamwatch-processor --operation Read
 acl User:roamwatch-processor --group roamwatch-processor.incidents --operation Read
 acl User:roamwatch-processor --topic roamwatch.findings --operation Read --operation Write --operation Describe --operation Create
 acl User:roamwatch-processor --topic "$events.dead-letter" --operation Write --operation Describe --operation Create
+# Its checkpoint topic (scale-out: the state that moves with a partition) and the reader groups of it.
+acl User:roamwatch-processor --topic roamwatch-processor.checkpoints --operation Read --operation Write --operation Describe --operation Create
+acl User:roamwatch-processor --group roamwatch-processor.checkpoints. --resource-pattern-type prefixed --operation Read
 acl User:roamwatch-processor --group roamwatch-replay- --resource-pattern-type prefixed --operation Read
 # The events topic itself, with the partitions the processor scales to.
 "$bin/kafka-topics.sh" --bootstrap-server "$bootstrap" --create --if-not-exists --topic "$events" --partitions "${ROAMWATCH_KAFKA_PARTITIONS:-12}" >/dev/null

@@ -17,6 +17,15 @@
  *   { release }  records nothing depends on any more
  *
  * Duplicates are not applied but still held and released; dead letters pass through.
+ *
+ * Checkpoints (`checkpoints: true`, the Kafka processor; docs/processor.md "Scale-out"): a
+ * second, *shadow* tracker follows the releases. Each released event is applied to it in
+ * release order, on the event-time clock of the released events alone, so its state is the
+ * state after exactly the released prefix of the host's stream: what the committed offsets
+ * stand for. On request (`{ type: 'checkpoint' }`) it is emitted as a `checkpoint` (checkpoint.ts)
+ * for every host with releases since its last one; `{ type: 'restore' }` installs one as the
+ * host's state, and the re-read events at or before its frontier are then released without
+ * being applied again.
  */
 import type { CorrelationConfig } from './config.js';
 import { correlationConfig } from './config.js';
@@ -29,13 +38,20 @@ import { RetentionBarrier } from './retain.js';
 import type { HostHeld } from './retain.js';
 import { netKind } from './net.js';
 import { netWindowRetentionUs } from './project.js';
+import { atOrBefore, restoreTrack, trackState } from './checkpoint.js';
+import type { EventPosition, HostCheckpoint } from './checkpoint.js';
+import type { RoamwatchEvent } from '@roamwatch/core';
 
 export type CorrelatedItem<R> =
   | AppliedEvent<R>
   | { type: 'finding'; finding: Finding }
   | { type: 'clock'; host: string; nowUs: number }
   | DeadLetter<R>
-  | { type: 'release'; refs: R[] };
+  | { type: 'release'; refs: R[] }
+  | { type: 'checkpoint'; checkpoint: HostCheckpoint; ref: R | undefined };
+
+/** What correlate takes: ordered items, dead letters, and the edge's checkpoint requests and restores. */
+export type CorrelateInput<R> = OrderedItem<R> | DeadLetter<R> | { type: 'checkpoint'; all?: boolean } | { type: 'restore'; checkpoint: HostCheckpoint };
 
 /** An event the tracker applied (not a duplicate): the ordered item itself, passed on. */
 export type AppliedEvent<R> = Extract<OrderedItem<R>, { type: 'event' }>;
@@ -45,6 +61,20 @@ export interface CorrelateStats {
   events: number;
   late: number;
   duplicates: number;
+  /** Re-read events already in a restored checkpoint (released, not applied again). */
+  restoredSkips: number;
+}
+
+/** Per host, with checkpoints: the shadow tracker's state, its clock, the newest event it applied (frontier). */
+interface ShadowSlot<R> {
+  track: HostTrack;
+  clockUs: number;
+  frontierUs: number;
+  frontierSeq: number;
+  dirty: boolean;
+  lastRef: R | undefined;
+  /** The release callback of this host (one closure per host, not one per release). */
+  follow: (e: RoamwatchEvent, late: boolean) => void;
 }
 
 /** Per host: its event-time clock and its handles into the tracker and the barrier. */
@@ -55,28 +85,43 @@ interface HostSlot<R> {
   sentSlot: number;
   track: HostTrack;
   held: HostHeld<R>;
+  /** Checkpoints only: the shadow tracker's state of this host, its clock, and the newest event it applied. */
+  shadow?: ShadowSlot<R>;
+  /** Restored from a checkpoint: re-read events at or before this position are already in the state. */
+  skipUpTo?: EventPosition;
 }
 
-export class CorrelateStage<R> implements Stage<OrderedItem<R> | DeadLetter<R>, CorrelatedItem<R>> {
+export class CorrelateStage<R> implements Stage<CorrelateInput<R>, CorrelatedItem<R>> {
   readonly config: CorrelationConfig;
   readonly tracker: ReauthTracker;
+  /** The tracker that follows the releases (checkpoints only). */
+  readonly shadow: ReauthTracker | undefined;
   readonly barrier = new RetentionBarrier<R>();
-  readonly stats: CorrelateStats = { events: 0, late: 0, duplicates: 0 };
+  readonly stats: CorrelateStats = { events: 0, late: 0, duplicates: 0, restoredSkips: 0 };
   private readonly hosts = new Map<string, HostSlot<R>>();
   private readonly windowUs: number;
   private out: Emit<CorrelatedItem<R>> = () => {};
   private readonly onFinding = (finding: Finding) => this.out({ type: 'finding', finding });
 
-  constructor(config: Partial<CorrelationConfig> = {}) {
+  constructor(config: Partial<CorrelationConfig> = {}, { checkpoints = false }: { checkpoints?: boolean } = {}) {
     this.config = correlationConfig(config);
     this.tracker = new ReauthTracker(this.config);
+    this.shadow = checkpoints ? new ReauthTracker(this.config) : undefined;
     this.windowUs = this.config.netWindowMs * 1000;
   }
 
-  push(item: OrderedItem<R> | DeadLetter<R>, emit: Emit<CorrelatedItem<R>>): void {
+  push(item: CorrelateInput<R>, emit: Emit<CorrelatedItem<R>>): void {
     this.out = emit;
     if (item.type === 'dead-letter') {
       emit(item);
+      return;
+    }
+    if (item.type === 'checkpoint') {
+      this.checkpoint(item.all === true, emit);
+      return;
+    }
+    if (item.type === 'restore') {
+      this.restore(item.checkpoint, emit);
       return;
     }
     if (item.type === 'watermark') {
@@ -87,12 +132,9 @@ export class CorrelateStage<R> implements Stage<OrderedItem<R> | DeadLetter<R>, 
       return;
     }
     const e = item.event;
-    let h = this.hosts.get(e.host);
-    if (!h) {
-      h = { host: e.host, clockUs: 0, sentSlot: 0, track: this.tracker.host(e.host), held: this.barrier.host(e.host) };
-      this.hosts.set(e.host, h);
-    }
-    if (item.duplicate) {
+    const h = this.slot(e.host);
+    if (item.duplicate || (h.skipUpTo && atOrBefore(e, h.skipUpTo))) {
+      if (!item.duplicate) this.stats.restoredSkips += 1;
       this.stats.duplicates += 1;
       this.barrier.hold(h.held, h.clockUs, 0, item.ref);
       this.advance(h, emit);
@@ -104,11 +146,69 @@ export class CorrelateStage<R> implements Stage<OrderedItem<R> | DeadLetter<R>, 
     emit(item);
     let retainUs = this.tracker.apply(h.track, e, item.late, h.clockUs, this.onFinding);
     if (netKind(e.kind)) retainUs = Math.max(retainUs, netWindowRetentionUs(e.timeUs, this.config.netWindowMs));
-    this.barrier.hold(h.held, e.timeUs, retainUs, item.ref);
+    this.barrier.hold(h.held, e.timeUs, retainUs, item.ref, h.shadow ? e : undefined, item.late);
     this.advance(h, emit);
   }
 
   flush(): void {}
+
+  private slot(host: string): HostSlot<R> {
+    let h = this.hosts.get(host);
+    if (!h) {
+      h = { host, clockUs: 0, sentSlot: 0, track: this.tracker.host(host), held: this.barrier.host(host) };
+      if (this.shadow) {
+        const slot = h;
+        h.shadow = { track: this.shadow.host(host), clockUs: 0, frontierUs: 0, frontierSeq: 0, dirty: false, lastRef: undefined, follow: (e, late) => this.follow(slot, e, late) };
+      }
+      this.hosts.set(host, h);
+    }
+    return h;
+  }
+
+  /** Released records, in release order, into the shadow tracker (its findings go nowhere: the main tracker emitted them). */
+  private follow(h: HostSlot<R>, e: RoamwatchEvent, late: boolean): void {
+    const sh = h.shadow!;
+    if (!late && e.timeUs > sh.clockUs) sh.clockUs = e.timeUs;
+    this.shadow!.apply(sh.track, e, late, sh.clockUs, discard);
+    this.shadow!.advance(sh.track, sh.clockUs, discard);
+    if (e.timeUs > sh.frontierUs || (e.timeUs === sh.frontierUs && e.seq > sh.frontierSeq)) {
+      sh.frontierUs = e.timeUs;
+      sh.frontierSeq = e.seq;
+    }
+    sh.dirty = true;
+  }
+
+  private checkpoint(all: boolean, emit: Emit<CorrelatedItem<R>>): void {
+    if (!this.shadow) return;
+    for (const h of this.hosts.values()) {
+      const sh = h.shadow!;
+      if (!sh.dirty && !(all && sh.lastRef !== undefined)) continue;
+      sh.dirty = false;
+      emit({ type: 'checkpoint', checkpoint: { v: 1, host: h.host, clockUs: h.clockUs, frontier: { timeUs: sh.frontierUs, seq: sh.frontierSeq }, state: trackState(sh.track) }, ref: sh.lastRef });
+    }
+  }
+
+  /**
+   * The host's state from its checkpoint, before any of its records is re-read: the tracker and
+   * the shadow get (separate copies of) the checkpoint's state; the host's clock starts at the
+   * checkpoint's frontier (the tracker's deadlines run on from there as the re-read events come),
+   * and the projection learns the clock its count windows were written with (a `clock` item), so
+   * that a window already written is not written again with only the re-read part of it.
+   */
+  private restore(cp: HostCheckpoint, emit: Emit<CorrelatedItem<R>>): void {
+    const h = this.slot(cp.host);
+    h.track = this.tracker.adopt(restoreTrack(cp.host, cp.state));
+    h.clockUs = Math.max(h.clockUs, cp.frontier.timeUs);
+    h.sentSlot = Math.floor(cp.clockUs / this.windowUs);
+    h.skipUpTo = { ...cp.frontier };
+    if (this.shadow && h.shadow) {
+      h.shadow.track = this.shadow.adopt(restoreTrack(cp.host, cp.state));
+      h.shadow.clockUs = cp.frontier.timeUs;
+      h.shadow.frontierUs = cp.frontier.timeUs;
+      h.shadow.frontierSeq = cp.frontier.seq;
+    }
+    emit({ type: 'clock', host: cp.host, nowUs: cp.clockUs });
+  }
 
   /** Hosts seen. */
   get hostCount(): number {
@@ -123,7 +223,11 @@ export class CorrelateStage<R> implements Stage<OrderedItem<R> | DeadLetter<R>, 
     }
     this.tracker.advance(h.track, h.clockUs, this.onFinding);
     if (h.held.size === 0) return;
-    const refs = this.barrier.release(h.held, h.clockUs, this.tracker.pinnedFromUs(h.track));
-    if (refs) emit({ type: 'release', refs });
+    const refs = this.barrier.release(h.held, h.clockUs, this.tracker.pinnedFromUs(h.track), h.shadow?.follow);
+    if (!refs) return;
+    if (h.shadow) h.shadow.lastRef = refs[refs.length - 1];
+    emit({ type: 'release', refs });
   }
 }
+
+const discard = (): void => {};

@@ -12,6 +12,7 @@ export * from './points.js';
 export * from './stage.js';
 export * from './reauth-tracker.js';
 export * from './retain.js';
+export * from './checkpoint.js';
 export * from './correlate.js';
 export * from './project.js';
 export * from './pipeline.js';

@@ -30,13 +30,13 @@ import type { PartRef } from './release-join.js';
 import { EventTimeOrderer } from './order.js';
 import type { OrderedItem } from './order.js';
 import { CorrelateStage } from './correlate.js';
-import type { CorrelatedItem } from './correlate.js';
+import type { CorrelatedItem, CorrelateInput } from './correlate.js';
 import { MetricsProjection } from './project.js';
 import { chain, stageOperator } from './stage.js';
 import type { Stage, Emit } from './stage.js';
-import type { Classification, DeadLetter, PipelineInput, PipelineOutput, TickInput } from './types.js';
+import type { Classification, ControlInput, DeadLetter, PipelineInput, PipelineOutput, TickInput } from './types.js';
 
-export type DecodedItem<R> = { type: 'event'; event: RoamwatchEvent; ref: R | undefined } | TickInput | DeadLetter<R>;
+export type DecodedItem<R> = { type: 'event'; event: RoamwatchEvent; ref: R | undefined } | TickInput | DeadLetter<R> | ControlInput;
 
 /**
  * decode: records → events; a bad record, or one whose event time is too far ahead of its
@@ -51,7 +51,7 @@ export class DecodeStage<R> implements Stage<PipelineInput<R>, DecodedItem<PartR
   constructor(private readonly config: Pick<CorrelationConfig, 'maxFutureSkewMs'>) {}
 
   push(input: PipelineInput<R>, emit: Emit<DecodedItem<PartRef<R>>>): void {
-    if (input.type === 'tick') {
+    if (input.type !== 'record') {
       emit(input);
       return;
     }
@@ -88,17 +88,17 @@ export class DecodeStage<R> implements Stage<PipelineInput<R>, DecodedItem<PartR
   flush(): void {}
 }
 
-type OrderInput<R> = { type: 'event'; event: RoamwatchEvent; ref?: R } | TickInput | DeadLetter<R>;
+type OrderInput<R> = { type: 'event'; event: RoamwatchEvent; ref?: R } | TickInput | DeadLetter<R> | ControlInput;
 
-/** order: per-host event-time order with watermarks (order.ts); dead letters pass through. */
-export class OrderStage<R> implements Stage<OrderInput<R>, OrderedItem<R> | DeadLetter<R>> {
+/** order: per-host event-time order with watermarks (order.ts); dead letters and control items pass through. */
+export class OrderStage<R> implements Stage<OrderInput<R>, OrderedItem<R> | DeadLetter<R> | ControlInput> {
   readonly orderer: EventTimeOrderer<R>;
 
   constructor(config: Pick<CorrelationConfig, 'allowedLatenessMs' | 'dedupeIds' | 'maxBufferedPerHost'>) {
     this.orderer = new EventTimeOrderer<R>(config);
   }
 
-  push(x: OrderInput<R>, emit: Emit<OrderedItem<R> | DeadLetter<R>>): void {
+  push(x: OrderInput<R>, emit: Emit<OrderedItem<R> | DeadLetter<R> | ControlInput>): void {
     if (x.type === 'event') this.orderer.push(x.event, x.ref, emit);
     else if (x.type === 'tick') this.orderer.tick(x.nowUs, emit, x.restart === true);
     else emit(x);
@@ -134,6 +134,8 @@ export interface PipelineStats {
   /** Records held for their offsets, and the event time of the oldest of them (retain.ts). */
   retained: number;
   lowWatermarkUs: number | undefined;
+  /** Re-read events that a restored checkpoint already held (scale-out). */
+  restoredSkips: number;
 }
 
 /** The whole pipeline, synchronous: push inputs, get outputs through `emit`. */
@@ -146,11 +148,12 @@ export class Pipeline<R> implements Stage<PipelineInput<R>, PipelineOutput<R>> {
   readonly join: ReleaseJoin<R>;
   private readonly chain: Stage<PipelineInput<R>, PipelineOutput<R>>;
 
-  constructor(config: Partial<CorrelationConfig> = {}) {
+  /** `checkpoints`: keep the shadow tracker and answer checkpoint requests and restores (the Kafka processor; correlate.ts). */
+  constructor(config: Partial<CorrelationConfig> = {}, { checkpoints = false }: { checkpoints?: boolean } = {}) {
     this.config = correlationConfig(config);
     this.decode = new DecodeStage<R>(this.config);
     this.order = new OrderStage<PartRef<R>>(this.config);
-    this.correlate = new CorrelateStage<PartRef<R>>(this.config);
+    this.correlate = new CorrelateStage<PartRef<R>>(this.config, { checkpoints });
     this.project = new MetricsProjection<PartRef<R>>(this.config);
     this.join = new ReleaseJoin<R>();
     // The one composition: decode → order → correlate → project → join.
@@ -175,6 +178,7 @@ export class Pipeline<R> implements Stage<PipelineInput<R>, PipelineOutput<R>> {
       late: c.stats.late,
       duplicates: c.stats.duplicates,
       lateNetChanges: this.project.stats.lateNetChanges,
+      restoredSkips: c.stats.restoredSkips,
       pathPeersOverflow: this.project.stats.pathPeersOverflow,
       reauths: { ...t.reauths },
       rekeys: t.rekeys,
@@ -194,6 +198,8 @@ export class Pipeline<R> implements Stage<PipelineInput<R>, PipelineOutput<R>> {
 }
 
 export interface ProcessEventsOptions extends Partial<CorrelationConfig> {
+  /** Keep the shadow tracker for checkpoints (the Kafka processor, docs/processor.md "Scale-out"). Default false. */
+  checkpoints?: boolean;
   /** Release and close everything when the input completes (replays: true; live consumers stop without flushing). Default true. */
   flushOnComplete?: boolean;
   /** Receives the Pipeline instance (to read stats). */
@@ -202,10 +208,10 @@ export interface ProcessEventsOptions extends Partial<CorrelationConfig> {
 
 /** The whole pipeline as one operator. */
 export function processEvents<R = never>(options: ProcessEventsOptions = {}): OperatorFunction<PipelineInput<R>, PipelineOutput<R>> {
-  const { flushOnComplete = true, onPipeline, ...config } = options;
+  const { flushOnComplete = true, onPipeline, checkpoints = false, ...config } = options;
   return stageOperator(
     () => {
-      const p = new Pipeline<R>(config);
+      const p = new Pipeline<R>(config, { checkpoints });
       onPipeline?.(p as Pipeline<unknown>);
       return p;
     },
@@ -222,13 +228,13 @@ export function decodeEvents<R = never>(options: { maxFutureSkewMs?: number } = 
 /** order stage alone: events (or ticks) → per-host event-time order with watermarks. */
 export function orderByEventTime<R = never>(
   options: { allowedLatenessMs?: number; dedupeIds?: number; flushOnComplete?: boolean } = {},
-): OperatorFunction<OrderInput<R>, OrderedItem<R> | DeadLetter<R>> {
+): OperatorFunction<OrderInput<R>, OrderedItem<R> | DeadLetter<R> | ControlInput> {
   const cfg = correlationConfig({ allowedLatenessMs: options.allowedLatenessMs, dedupeIds: options.dedupeIds });
   return stageOperator(() => new OrderStage<R>(cfg), { flushOnComplete: options.flushOnComplete });
 }
 
 /** correlate stage alone: ordered items → applied events, findings, host clocks, releases. */
-export function correlate<R = never>(config: Partial<CorrelationConfig> = {}): OperatorFunction<OrderedItem<R> | DeadLetter<R>, CorrelatedItem<R>> {
+export function correlate<R = never>(config: Partial<CorrelationConfig> = {}): OperatorFunction<CorrelateInput<R>, CorrelatedItem<R>> {
   const cfg = correlationConfig(config);
   return stageOperator(() => new CorrelateStage<R>(cfg));
 }

@@ -259,7 +259,8 @@ export class MetricsProjection<R> implements Stage<CorrelatedItem<R>, PipelineOu
 
   private closeWindows(host: string, now: number, emit: Emit<PipelineOutput<R>>): void {
     const h = this.host(host);
-    h.clockUs = now;
+    // Never backwards: a host restored from a checkpoint starts at the clock its windows were written with.
+    if (now > h.clockUs) h.clockUs = now;
     const hw = h.windows;
     if (!hw.size) return;
     for (const [ws, counts] of hw) {

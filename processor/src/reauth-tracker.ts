@@ -42,12 +42,12 @@ const OPEN_STORM_US = 5_000_000;
 /** The log lines that explain a reauth; packet-level chatter is left out of the evidence. */
 const EVIDENCE_RE = /path|route|reauth|deleting|DELETE|IKE_SA .*(deleted|established)|initiating|restarting|giving up|disappeared|appeared|established|address/;
 
-interface ChildRec {
+export interface ChildRec {
   upUs?: number;
   downUs?: number;
 }
 
-interface SaRec {
+export interface SaRec {
   conn: string;
   uid: string;
   local: string | null;
@@ -61,7 +61,7 @@ interface SaRec {
   paired: boolean;
 }
 
-interface Intent {
+export interface Intent {
   firstUs: number;
   roamLine: boolean;
   reauthLine: boolean;
@@ -69,7 +69,7 @@ interface Intent {
   lines: string[];
 }
 
-interface NetRec {
+export interface NetRec {
   timeUs: number;
   kind: NetKind;
   op: NetOp;
@@ -77,7 +77,7 @@ interface NetRec {
   event: RoamwatchEvent;
 }
 
-interface Pending {
+export interface Pending {
   conn: string;
   old: SaRec;
   oldChildNames: string[];
@@ -89,6 +89,8 @@ interface Pending {
   reauthTask: boolean;
   manualLine: boolean;
   triggers: NetRec[];
+  /** Restored from a checkpoint: its finding was already emitted by the previous owner (checkpoint.ts); finalized silently. */
+  reported?: boolean;
 }
 
 /** One host's tracking state; opaque outside the tracker (ReauthTracker.host). */
@@ -142,6 +144,12 @@ export class ReauthTracker {
     let n = 0;
     for (const h of this.hosts.values()) n += h.sas.size;
     return n;
+  }
+
+  /** Installs `track` as the state of its host (a checkpoint restored: checkpoint.ts). */
+  adopt(track: HostTrack): HostTrack {
+    this.hosts.set(track.host, track);
+    return track;
   }
 
   /** The state of `host` (created on first use): the handle `apply`, `advance` and `pinnedFromUs` take. */
@@ -459,6 +467,7 @@ export class ReauthTracker {
     const intent = h.intents.get(old.uid);
     h.sas.delete(old.uid);
     h.intents.delete(old.uid);
+    if (p.reported) return;
     const nw = p.newSa;
     if (!nw && !intent?.roamLine && !intent?.reauthLine && !p.reauthTask && !p.manualLine) return; // an SA went down; no reauth
     const newIntent = nw ? h.intents.get(nw.uid) : undefined;

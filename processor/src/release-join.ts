@@ -39,6 +39,11 @@ export class ReleaseJoin<R> implements Stage<PipelineOutput<PartRef<R>>, Pipelin
       if (--part.pending === 0) emit({ type: 'release', refs: [part.ref] });
       return;
     }
+    // A checkpoint names the record its host's state covers: the batch record, for an event of one.
+    if (o.type === 'checkpoint' && o.ref instanceof BatchPart) {
+      emit({ ...o, ref: (o.ref as BatchPart<R>).ref });
+      return;
+    }
     emit(o as PipelineOutput<R>);
   }
 

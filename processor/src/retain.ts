@@ -16,11 +16,15 @@
  * barrier's low watermark is the first record still held, everything that arrived before it
  * is released. Pure and synchronous: no clock, no I/O.
  */
+import type { RoamwatchEvent } from '@roamwatch/core';
 
 interface Held<R> {
   tUs: number;
   releaseAtUs: number;
   ref: R;
+  /** The applied event, kept only when a shadow tracker follows the releases (correlate.ts, checkpoints). */
+  event?: RoamwatchEvent;
+  late?: boolean;
 }
 
 /** One host's held records, in arrival order; opaque outside the barrier (RetentionBarrier.host). */
@@ -47,19 +51,25 @@ export class RetentionBarrier<R> {
   }
 
   /** Holds `ref` (a record of host `h` with event time `tUs`) until the host's clock reaches `tUs + retainUs`. No ref (replays of plain files): nothing to hold. */
-  hold(h: HostHeld<R>, tUs: number, retainUs: number, ref: R | undefined): void {
+  hold(h: HostHeld<R>, tUs: number, retainUs: number, ref: R | undefined, event?: RoamwatchEvent, late?: boolean): void {
     if (ref === undefined) return;
-    h.held.push({ tUs, releaseAtUs: tUs + retainUs, ref });
+    // one object shape whether or not the event is kept (the release loop stays monomorphic)
+    h.held.push({ tUs, releaseAtUs: tUs + retainUs, ref, event, late });
   }
 
-  /** Host `h`'s clock is `nowUs` and its records from `pinnedFromUs` on are still needed: returns the refs that may go (in arrival order), or undefined. */
-  release(h: HostHeld<R>, nowUs: number, pinnedFromUs: number): R[] | undefined {
+  /**
+   * Host `h`'s clock is `nowUs` and its records from `pinnedFromUs` on are still needed: returns
+   * the refs that may go (in arrival order), or undefined. `onEvent` sees the events kept with
+   * them, in the same order.
+   */
+  release(h: HostHeld<R>, nowUs: number, pinnedFromUs: number, onEvent?: (event: RoamwatchEvent, late: boolean) => void): R[] | undefined {
     if (h.held.length <= h.head) return undefined;
     let refs: R[] | undefined;
     while (h.head < h.held.length) {
       const x = h.held[h.head]!;
       if (x.releaseAtUs > nowUs || x.tUs >= pinnedFromUs) break;
       (refs ??= []).push(x.ref);
+      if (x.event && onEvent) onEvent(x.event, x.late === true);
       h.head += 1;
     }
     if (h.head === h.held.length) {

@@ -176,7 +176,11 @@ export function syntheticFleet({ hosts, sasPerHost = 2, eventsPerHost = 100, val
     }
     scripts.push(hs);
   }
-  // Merge by event time (ties by host order): what a consumer of a host-keyed topic sees.
+  return mergeByTime(scripts);
+}
+
+/** The scripts' events merged by event time (ties by script order): what a consumer of a host-keyed topic sees. */
+export function mergeByTime(scripts: HostScript[]): RoamwatchEvent[] {
   const out: RoamwatchEvent[] = [];
   const idx = new Array<number>(scripts.length).fill(0);
   const heap: number[] = [];
@@ -219,4 +223,125 @@ export function syntheticFleet({ hosts, sasPerHost = 2, eventsPerHost = 100, val
     if (idx[s]! < scripts[s]!.events.length) push(s);
   }
   return out;
+}
+
+/**
+ * A fleet whose state outlives the records that built it, for the scale-out tests: each host
+ * connects (`vici.sa-snapshot` with its connections), brings `sasPerHost` tunnels up, gets an
+ * at-risk `path.verdict` with its fix per connection, then carries route churn (one route every
+ * `routeEveryMs`) for `durationS` seconds with an `agent.status` every 30 s. Every host
+ * reauthenticates break-before-make (charon 5.9.8's shape: the `ike-updown` down lists no
+ * CHILD_SAs) at the same moments, every `reauthEveryS` seconds, so a consumer cut at one of
+ * those moments has reauths whose down it saw and whose up it did not. A finding then needs
+ * the tunnel's CHILD_SA names (from its up minutes before) and the connection's verdict: the
+ * state a processor that takes over the partition must rebuild.
+ */
+export function longLivedFleet({
+  hosts,
+  sasPerHost = 2,
+  durationS = 300,
+  routeEveryMs = 2000,
+  reauthEveryS = 60,
+  reauthGapMs = 10,
+  finalStatusAfterS = 0,
+  startUs = 1_795_790_000_000_000,
+}: {
+  hosts: number;
+  sasPerHost?: number;
+  durationS?: number;
+  routeEveryMs?: number;
+  reauthEveryS?: number;
+  /** From the old IKE_SA's down to the new one's up (a slow peer: the reauth then spans other events). Default 10. */
+  reauthGapMs?: number;
+  /** > 0: one more `agent.status` this long after the end (a live consumer's clock then passes every retention). */
+  finalStatusAfterS?: number;
+  startUs?: number;
+}): { events: RoamwatchEvent[]; reauthTimesUs: number[] } {
+  const scripts: HostScript[] = [];
+  const reauthTimesUs: number[] = [];
+  for (let i = 0; i < hosts; i++) {
+    const t0 = startUs + i * 1000;
+    const hs = new HostScript(`gw-${i}`, t0);
+    const local = `192.0.2.${(i % 250) + 1}`;
+    let uid = 1;
+    const sas: SaSpec[] = [];
+    for (let k = 0; k < sasPerHost; k++) sas.push({ conn: `dc${k}`, uid: String(uid++), local, remote: `198.51.100.${k + 1}` });
+    hs.snapshot([], sas.map((s) => ({ name: s.conn, localAddrs: ['gw.example.net'] })));
+    for (const s of sas) hs.after(1).up(s);
+    for (const s of sas) {
+      const fix = { rank: 1, kind: 'route' as const, command: `ip route add ${s.remote}/32 dev eth0 src ${local}`, why: 'a route with src leads to the local address' };
+      hs.after(1).emit('path.verdict', { ikeSaName: s.conn, uniqueId: s.uid, verdict: 'at-risk', localHost: local, remoteHost: s.remote, reasonCode: 'no-route-leads-to-source', reason: `no route has src ${local}`, consequence: 'reauth', fixes: [fix] });
+    }
+    const endUs = t0 + durationS * 1_000_000;
+    let nextRoute = t0 + routeEveryMs * 1000;
+    let nextReauth = t0 + reauthEveryS * 1_000_000;
+    let nextStatus = t0 + 30_000_000;
+    let n = 0;
+    let wave = 0;
+    const status = () =>
+      hs.emit('agent.status', {
+        agentVersion: '0.1.0',
+        uptimeS: Math.round((hs.nowUs - t0) / 1e6),
+        sources: { rtnetlink: { state: 'connected' }, vici: { state: 'connected' } },
+        sink: { kind: 'kafka', state: 'ok' },
+        spool: { bytes: 0, events: 0, limitBytes: 1 << 30, droppedEvents: 0 },
+        eventsEmitted: hs.events.length,
+        eventsSent: hs.events.length,
+        eventsDropped: 0,
+        lagMs: 0,
+        ikeSas: sasPerHost,
+      });
+    // new IKE_SAs still to come up: [time, spec]
+    const ups: [number, SaSpec][] = [];
+    const up = (nw: SaSpec) => {
+      hs.log(`initiating IKE_SA ${nw.conn}[${nw.uid}] to ${nw.remote}`, { conn: nw.conn, uid: nw.uid });
+      hs.after(10).emit('vici.ike-updown', { up: true, ikeSa: ikeSa(nw, false) });
+      hs.after(0.4).emit('vici.child-updown', { up: true, ikeSa: ikeSa(nw) });
+    };
+    for (;;) {
+      const next = Math.min(nextRoute, nextReauth, nextStatus, ups[0]?.[0] ?? Number.MAX_SAFE_INTEGER);
+      if (next >= endUs) break;
+      // a route due at the moment of a reauth comes just after it (time never runs backwards)
+      hs.after(Math.max(0, next - hs.nowUs) / 1000);
+      if (ups.length && next === ups[0]![0]) {
+        up(ups.shift()![1]);
+      } else if (next === nextReauth) {
+        const k = wave % sasPerHost;
+        const old = sas[k]!;
+        const nw = { ...old, uid: String(uid++) };
+        hs.routeAdded(`198.18.${wave % 256}.0/24`, { protocol: 'bgp', gateway: '10.0.0.254' }).after(100);
+        if (i === 0) reauthTimesUs.push(hs.nowUs - t0);
+        hs.log('old path is not available anymore, try to find another', { conn: old.conn, uid: old.uid });
+        hs.after(0.2).log('reauthenticating IKE_SA due to address change', { conn: old.conn, uid: old.uid });
+        hs.after(1).emit('vici.ike-updown', { up: false, ikeSa: ikeSa({ ...old, state: 'DELETING', tasksActive: ['IKE_REAUTH'] }, false) });
+        hs.after(0.3).emit('vici.child-updown', { up: false, ikeSa: ikeSa({ ...old, state: 'DELETING' }) });
+        if (reauthGapMs <= 10) {
+          hs.after(0.5);
+          up(nw);
+        } else {
+          ups.push([hs.nowUs + Math.round((reauthGapMs - 10) * 1000), nw]);
+        }
+        sas[k] = nw;
+        wave += 1;
+        nextReauth += reauthEveryS * 1_000_000;
+      } else if (next === nextStatus) {
+        status();
+        nextStatus += 30_000_000;
+      } else {
+        n += 1;
+        hs.routeAdded(`203.0.${n % 256}.0/24`, { protocol: 'bgp', gateway: '10.0.0.254' });
+        nextRoute += routeEveryMs * 1000;
+      }
+    }
+    for (const [at, nw] of ups) {
+      hs.after(Math.max(0, at - hs.nowUs) / 1000);
+      up(nw);
+    }
+    if (finalStatusAfterS > 0) {
+      hs.after((endUs + finalStatusAfterS * 1_000_000 - hs.nowUs) / 1000);
+      status();
+    }
+    scripts.push(hs);
+  }
+  return { events: mergeByTime(scripts), reauthTimesUs };
 }

@@ -12,6 +12,7 @@
  * delivery with idempotent points. See docs/processor.md "Commits and state".
  */
 import type { RoamwatchEvent, Fix } from '@roamwatch/core';
+import type { HostCheckpoint } from './checkpoint.js';
 
 /** One record to process: an encoded envelope (a Kafka value, a JSON line) or an already decoded one. */
 export interface RecordInput<R> {
@@ -42,7 +43,22 @@ export interface TickInput {
   restart?: boolean;
 }
 
-export type PipelineInput<R> = RecordInput<R> | TickInput;
+/**
+ * Scale-out (docs/processor.md "Scale-out"): ask for the checkpoints of the hosts whose
+ * released state changed since their last one (`all`: every host), or restore one host from
+ * its checkpoint before its partition's records are re-read. Only a pipeline built with
+ * `checkpoints: true` answers; the others ignore both.
+ */
+export type ControlInput = { type: 'checkpoint'; all?: boolean } | { type: 'restore'; checkpoint: HostCheckpoint };
+
+export type PipelineInput<R> = RecordInput<R> | TickInput | ControlInput;
+
+/** A host's checkpoint (checkpoint.ts) and the last record it covers (its partition). */
+export interface CheckpointOutput<R> {
+  type: 'checkpoint';
+  checkpoint: HostCheckpoint;
+  ref: R | undefined;
+}
 
 /** A metric point in the shape of docs/metrics.md; `timeNs` is a decimal string (ns do not fit a double). */
 export interface MetricPoint {
@@ -160,4 +176,5 @@ export type PipelineOutput<R> =
   | { type: 'point'; point: MetricPoint }
   | { type: 'finding'; finding: Finding }
   | DeadLetter<R>
-  | { type: 'release'; refs: R[] };
+  | { type: 'release'; refs: R[] }
+  | CheckpointOutput<R>;

@@ -33,9 +33,9 @@ let admin: Admin;
 const children: ChildProcess[] = [];
 const agents: AgentProcess[] = [];
 
-async function allow(principal: string, resourceType: AclResourceTypes, name: string, ops: AclOperationTypes[]): Promise<void> {
+async function allow(principal: string, resourceType: AclResourceTypes, name: string, ops: AclOperationTypes[], pattern = ResourcePatternTypes.LITERAL): Promise<void> {
   await admin.createAcls({
-    acl: ops.map((operation) => ({ principal, resourceType, resourceName: name, resourcePatternType: ResourcePatternTypes.LITERAL, host: '*', operation, permissionType: AclPermissionTypes.ALLOW })),
+    acl: ops.map((operation) => ({ principal, resourceType, resourceName: name, resourcePatternType: pattern, host: '*', operation, permissionType: AclPermissionTypes.ALLOW })),
   });
 }
 
@@ -51,6 +51,9 @@ beforeAll(async () => {
   // the incident grouping (on by default) reads the findings back in its own group
   await allow('User:roamwatch-processor', AclResourceTypes.TOPIC, FINDINGS, [AclOperationTypes.READ]);
   await allow('User:roamwatch-processor', AclResourceTypes.GROUP, `${GROUP}.incidents`, [AclOperationTypes.READ]);
+  // the checkpoint topic of the group (docs/processor.md "Scale-out") and its reader's groups
+  await allow('User:roamwatch-processor', AclResourceTypes.TOPIC, `${GROUP}.checkpoints`, [AclOperationTypes.READ, AclOperationTypes.WRITE, AclOperationTypes.DESCRIBE, AclOperationTypes.CREATE]);
+  await allow('User:roamwatch-processor', AclResourceTypes.GROUP, `${GROUP}.checkpoints.`, [AclOperationTypes.READ], ResourcePatternTypes.PREFIXED);
 }, 60_000);
 
 afterAll(async () => {
