@@ -40,7 +40,7 @@ import { netKind } from './net.js';
 import { netWindowRetentionUs } from './project.js';
 import { atOrBefore, restoreTrack, trackState } from './checkpoint.js';
 import type { EventPosition, HostCheckpoint } from './checkpoint.js';
-import type { RoamwatchEvent } from '@roamwatch/core';
+import type { PathVerdict, RoamwatchEvent } from '@roamwatch/core';
 
 export type CorrelatedItem<R> =
   | AppliedEvent<R>
@@ -48,7 +48,9 @@ export type CorrelatedItem<R> =
   | { type: 'clock'; host: string; nowUs: number }
   | DeadLetter<R>
   | { type: 'release'; refs: R[] }
-  | { type: 'checkpoint'; checkpoint: HostCheckpoint; ref: R | undefined };
+  | { type: 'checkpoint'; checkpoint: HostCheckpoint; ref: R | undefined }
+  /** A host restored from its checkpoint: its path verdicts, oldest first (the projection rebuilds which IKE_SA holds each roamwatch_path series). */
+  | { type: 'restored'; host: string; verdicts: PathVerdict[] };
 
 /** What correlate takes: ordered items, dead letters, and the edge's checkpoint requests and restores. */
 export type CorrelateInput<R> = OrderedItem<R> | DeadLetter<R> | { type: 'checkpoint'; all?: boolean } | { type: 'restore'; checkpoint: HostCheckpoint };
@@ -193,7 +195,9 @@ export class CorrelateStage<R> implements Stage<CorrelateInput<R>, CorrelatedIte
    * the shadow get (separate copies of) the checkpoint's state; the host's clock starts at the
    * checkpoint's frontier (the tracker's deadlines run on from there as the re-read events come),
    * and the projection learns the clock its count windows were written with (a `clock` item), so
-   * that a window already written is not written again with only the re-read part of it.
+   * that a window already written is not written again with only the re-read part of it, and
+   * the host's path verdicts (a `restored` item), so that an IKE_SA going down after the move
+   * still ends the roamwatch_path series it holds (`verdict=gone`).
    */
   private restore(cp: HostCheckpoint, emit: Emit<CorrelatedItem<R>>): void {
     const h = this.slot(cp.host);
@@ -208,6 +212,7 @@ export class CorrelateStage<R> implements Stage<CorrelateInput<R>, CorrelatedIte
       h.shadow.frontierSeq = cp.frontier.seq;
     }
     emit({ type: 'clock', host: cp.host, nowUs: cp.clockUs });
+    emit({ type: 'restored', host: cp.host, verdicts: [...h.track.verdicts.values()] });
   }
 
   /** Hosts seen. */

@@ -124,6 +124,13 @@ export class MetricsProjection<R> implements Stage<CorrelatedItem<R>, PipelineOu
       case 'clock':
         this.closeWindows(item.host, item.nowUs, emit);
         return;
+      case 'restored': {
+        // Which IKE_SA holds each path series, as the verdicts written before the move left it.
+        const h = this.host(item.host);
+        h.paths = new PathSeries(this.pathPeersPerHost);
+        for (const v of item.verdicts) h.paths.own(v.ikeSaName, h.paths.peerOf(v.remoteHost).peer, v.uniqueId);
+        return;
+      }
       case 'finding':
         if (item.finding.type === 'reauth') this.point(emit, reauthPoint(item.finding));
         else this.point(emit, pathChangePoint(item.finding));
