@@ -126,6 +126,20 @@ describe('IncidentGrouper', () => {
     expect([...times]).toEqual([`${T0 + 2_000_000}000`]);
   });
 
+  it('when the same findings arrive in another order, then the cause shows the earliest finding\'s wording (live and replay agree)', () => {
+    const via = (host: string, atMs: number, hop: string): ReauthFinding => {
+      const f = reauth(host, atMs);
+      const t = f.triggers[0]!;
+      return { ...f, triggers: [{ ...t, summary: `route 203.0.113.0/24 via ${hop} dev up0 table main proto bird metric 32 added` }] };
+    };
+    const a = via('gw-a', 10, '10.9.0.1');
+    const b = via('gw-b', 0, '10.9.4.1');
+    const live = closed(run([fin(a), fin(b)]).out)[0]!;
+    const replay = closed(run([fin(b), fin(a)]).out)[0]!;
+    expect(live.cause).toEqual(replay.cause);
+    expect(live.cause.summary).toContain('via 10.9.4.1');
+  });
+
   it('when reauths keep joining, then updates come at most once per updateIntervalMs of event time', () => {
     const inputs = Array.from({ length: 100 }, (_, k) => fin(reauth(`gw-${k}`, k * 100)));
     const { out } = run(inputs, { updateIntervalMs: 2000 });

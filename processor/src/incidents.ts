@@ -145,7 +145,10 @@ interface GatewayState {
 interface OpenIncident {
   id: string;
   anchorUs: number;
+  /** The common cause; its summary (one gateway's wording of it) is that of the earliest finding, see `causeFrom`. */
   cause: IncidentCause;
+  /** The finding whose trigger summary the cause shows: the earliest by (event time, host, id), whatever the arrival order. */
+  causeFrom: { timeUs: number; host: string; id: string };
   firstUs: number;
   lastUs: number;
   revision: number;
@@ -220,6 +223,7 @@ export class IncidentGrouper implements Stage<IncidentInput, IncidentOutput> {
         id: incidentId(cause.key, f.id),
         anchorUs: f.timeUs,
         cause,
+        causeFrom: { timeUs: f.timeUs, host: f.host, id: f.id },
         firstUs: f.timeUs,
         lastUs: f.timeUs,
         revision: 0,
@@ -235,6 +239,13 @@ export class IncidentGrouper implements Stage<IncidentInput, IncidentOutput> {
       this.open.set(cause.key, list);
       this.stats.opened += 1;
       this.stats.open += 1;
+    }
+    // The summary names one gateway's route (its next hop, its device): take the earliest
+    // finding's, so that a replay (findings in event-time order) shows the same as the live run.
+    const c = inc.causeFrom;
+    if (f.timeUs < c.timeUs || (f.timeUs === c.timeUs && (f.host < c.host || (f.host === c.host && f.id < c.id)))) {
+      inc.cause = cause;
+      inc.causeFrom = { timeUs: f.timeUs, host: f.host, id: f.id };
     }
     this.add(inc, f);
     if (inc.revision === 0) this.report(inc, 'opened', emit);

@@ -107,7 +107,7 @@ function nsOfRfc3339(t: string): string {
   return String(s + BigInt((m[2] ?? '').padEnd(9, '0')));
 }
 
-const TAGS = ['host', 'conn', 'class', 'trigger_kind', 'state', 'sa', 'kind', 'op'];
+const TAGS = ['host', 'conn', 'peer', 'class', 'trigger_kind', 'state', 'sa', 'kind', 'op'];
 
 /** Every row InfluxDB holds for this run's hosts. */
 async function queryRows(run: string): Promise<string[]> {
