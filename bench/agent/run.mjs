@@ -17,12 +17,12 @@
 // Results: bench/results/agent-<date>.md and .json, stamped with the machine and its load.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
 import { machineMarkdown, machineStamp } from '../machine.mjs';
+import { BROKER, bridgeKafka } from '../servers.mjs';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -32,7 +32,6 @@ const IDLE_SECONDS = Number(process.env.IDLE_SECONDS ?? 120);
 const LAB_SAS = Number(process.env.LAB_SAS ?? 50);
 const STORM_ROUTES = Number(process.env.STORM_ROUTES ?? 20_000);
 const SKIP = new Set((process.env.AGENT_BENCH_SKIP ?? '').split(',').filter(Boolean));
-const BROKER = process.env.ROAMWATCH_KAFKA_BROKERS?.split(',')[0] ?? '127.0.0.1:9092';
 const runId = Date.now().toString(36);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || 100);
@@ -70,30 +69,6 @@ function cpuSeconds(pid) {
 function memKiB(pid, field) {
   const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) : 0;
-}
-
-/** The broker is on the host's loopback; the agent runs in the gw namespace: bridge it (see test/integration/agent-harness.ts). */
-async function bridgeKafka(lab) {
-  const [host, port] = BROKER.split(':');
-  const sock = join(lab.dir, 'kafka-bridge.sock');
-  const server = net.createServer((inner) => {
-    const outer = net.connect(Number(port), host);
-    inner.pipe(outer).pipe(inner);
-    const end = () => (inner.destroy(), outer.destroy());
-    inner.on('error', end).on('close', end);
-    outer.on('error', end).on('close', end);
-  });
-  await new Promise((r) => server.listen(sock, r));
-  const script = `const net=require('node:net');net.createServer((c)=>{const u=net.connect(${JSON.stringify(sock)});c.pipe(u).pipe(c);const e=()=>{c.destroy();u.destroy()};c.on('error',e).on('close',e);u.on('error',e).on('close',e)}).listen(${port},'127.0.0.1',()=>process.stdout.write('ready\\n'))`;
-  const child = lab.gw.spawn([process.execPath, '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise((resolve, reject) => {
-    child.stdout.once('data', resolve);
-    child.once('exit', (c) => reject(new Error(`bridge exited ${c}`)));
-  });
-  return () => {
-    child.kill('SIGKILL');
-    server.close();
-  };
 }
 
 async function topicCount(admin, topic) {

@@ -27,18 +27,12 @@ import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { Kafka, logLevel } from 'kafkajs';
 import { machineMarkdown, machineStamp } from '../machine.mjs';
+import { BROKERS, INFLUX } from '../servers.mjs';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const EVENTS = Number(process.env.DATAPATH_BENCH_EVENTS ?? 200_000);
 const ROUNDS = Number(process.env.DATAPATH_BENCH_ROUNDS ?? 2);
 const SKIP = new Set((process.env.DATAPATH_BENCH_SKIP ?? '').split(',').filter(Boolean));
-const BROKERS = (process.env.ROAMWATCH_KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
-const INFLUX = {
-  url: process.env.ROAMWATCH_INFLUX_URL ?? 'http://127.0.0.1:8086',
-  token: process.env.ROAMWATCH_INFLUX_TOKEN ?? 'roamwatch:roamwatch',
-  org: process.env.ROAMWATCH_INFLUX_ORG ?? 'roamwatch',
-  bucket: process.env.ROAMWATCH_INFLUX_BUCKET ?? 'roamwatch/autogen',
-};
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const fmt = (x) => Math.round(x).toLocaleString('en');
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];

@@ -24,6 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { Kafka, logLevel } from 'kafkajs';
 import { machineMarkdown, machineStamp } from '../machine.mjs';
+import { BROKERS } from '../servers.mjs';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const HOSTS = Number(process.env.PROC_INC_HOSTS ?? 10_000);
@@ -31,7 +32,6 @@ const HIT = Number(process.env.PROC_INC_HIT ?? 2000);
 const QUIET_MS = Number(process.env.PROC_INC_QUIET_MS ?? 3000);
 const LATENESS_MS = Number(process.env.PROC_INC_LATENESS_MS ?? 2000);
 const SKIP = new Set((process.env.PROC_INC_SKIP ?? '').split(',').filter(Boolean));
-const BROKERS = (process.env.ROAMWATCH_KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 const PREFIX = '203.0.113.0/24';
 
 const build = spawnSync('npx', ['tsc', '-b'], { cwd: root, stdio: 'inherit' });

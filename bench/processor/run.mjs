@@ -28,6 +28,7 @@ import { performance } from 'node:perf_hooks';
 import { Kafka, logLevel } from 'kafkajs';
 import { InfluxDB } from '@influxdata/influxdb-client';
 import { machineMarkdown, machineStamp } from '../machine.mjs';
+import { BROKERS, INFLUX } from '../servers.mjs';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const HOSTS = Number(process.env.PROC_BENCH_HOSTS ?? 1000);
@@ -35,13 +36,6 @@ const PER_HOST = Number(process.env.PROC_BENCH_EVENTS_PER_HOST ?? 200);
 const E2E_EVENTS = Number(process.env.PROC_BENCH_E2E_EVENTS ?? 200_000);
 const LAT_SAMPLES = Number(process.env.PROC_BENCH_LATENCY_SAMPLES ?? 30);
 const SKIP = new Set((process.env.PROC_BENCH_SKIP ?? '').split(',').filter(Boolean));
-const BROKERS = (process.env.ROAMWATCH_KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
-const INFLUX = {
-  url: process.env.ROAMWATCH_INFLUX_URL ?? 'http://127.0.0.1:8086',
-  token: process.env.ROAMWATCH_INFLUX_TOKEN ?? 'roamwatch:roamwatch',
-  org: process.env.ROAMWATCH_INFLUX_ORG ?? 'roamwatch',
-  bucket: process.env.ROAMWATCH_INFLUX_BUCKET ?? 'roamwatch/autogen',
-};
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const pct = (xs, p) => {
   const s = [...xs].sort((a, b) => a - b);

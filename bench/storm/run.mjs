@@ -21,17 +21,16 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
 import { machineMarkdown, machineStamp } from '../machine.mjs';
+import { BROKER, bridgeKafka } from '../servers.mjs';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const STORM_ROUTES = Number(process.env.STORM_ROUTES ?? 1_000_000);
 const QUIET_CHANGES = Number(process.env.QUIET_CHANGES ?? 5);
-const BROKER = process.env.ROAMWATCH_KAFKA_BROKERS?.split(',')[0] ?? '127.0.0.1:9092';
 const runId = Date.now().toString(36);
 const TOPIC = `roamwatch.bench.storm.${runId}`;
 const STORM_HOST = `storm-gw-${runId}`;
@@ -49,30 +48,6 @@ function cpuSeconds(pid) {
 function pct(xs, p) {
   const s = [...xs].sort((a, b) => a - b);
   return s.length ? s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] : null;
-}
-
-/** The broker is on the host's loopback; the agent runs in a gw namespace: bridge it (as test/integration/agent-harness.ts does). */
-async function bridgeKafka(lab) {
-  const [host, port] = BROKER.split(':');
-  const sock = join(lab.dir, 'kafka-bridge.sock');
-  const server = net.createServer((inner) => {
-    const outer = net.connect(Number(port), host);
-    inner.pipe(outer).pipe(inner);
-    const end = () => (inner.destroy(), outer.destroy());
-    inner.on('error', end).on('close', end);
-    outer.on('error', end).on('close', end);
-  });
-  await new Promise((r) => server.listen(sock, r));
-  const script = `const net=require('node:net');net.createServer((c)=>{const u=net.connect(${JSON.stringify(sock)});c.pipe(u).pipe(c);const e=()=>{c.destroy();u.destroy()};c.on('error',e).on('close',e);u.on('error',e).on('close',e)}).listen(${port},'127.0.0.1',()=>process.stdout.write('ready\\n'))`;
-  const child = lab.gw.spawn([process.execPath, '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise((resolve, reject) => {
-    child.stdout.once('data', resolve);
-    child.once('exit', (c) => reject(new Error(`bridge exited ${c}`)));
-  });
-  return () => {
-    child.kill('SIGKILL');
-    server.close();
-  };
 }
 
 /** A record holds one envelope or (a batch record, docs/events.md "Records") several: core reads both. */
