@@ -53,6 +53,23 @@ describe('EventTimeOrderer', () => {
       expect(o.stats.orderedHosts).toBe(1);
     });
 
+    it('when an agent restarted on its spool re-sends more events than the id ring holds, then every re-sent one is a duplicate; a fresh spool (agent.started from seq 1) starts counting anew', () => {
+      const o = new EventTimeOrderer<never>({ allowedLatenessMs: 2000, dedupeIds: 16 });
+      const f = createEventFactory({ host: 'gw' });
+      const out: OrderedItem<never>[] = [];
+      const first = [started(f, T0, 'time'), ...Array.from({ length: 100 }, (_, i) => log(f, T0 + 10 + i))];
+      for (const e of first) o.push(e, undefined, (i) => out.push(i));
+      // the crash: the last 60 were in Kafka but not acknowledged, so the restarted agent sends them again
+      for (const e of first.slice(-60)) o.push(e, undefined, (i) => out.push(i));
+      expect(o.stats.duplicates).toBe(60);
+      expect(out.filter((i) => i.type === 'event' && !i.duplicate)).toHaveLength(101);
+      const g = createEventFactory({ host: 'gw' }); // a fresh spool: numbering from 1 again
+      o.push(started(g, T0 + 1000, 'time'), undefined, (i) => out.push(i));
+      o.push(log(g, T0 + 1010), undefined, (i) => out.push(i));
+      expect(o.stats.duplicates).toBe(60);
+      expect(released(out).slice(-2)).toEqual([1, 2]);
+    });
+
     it('when the agent does not declare it (an older agent), then its events wait for the allowed lateness as before', () => {
       const o = new EventTimeOrderer<never>({ allowedLatenessMs: 2000, dedupeIds: 16 });
       const f = createEventFactory({ host: 'gw' });

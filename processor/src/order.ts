@@ -48,6 +48,8 @@ class HostBuffer<R> {
   arrivedSinceTick = true;
   /** The host's agent declared its stream ordered by event time (streamOrder 'time'). */
   ordered = false;
+  /** Highest seq taken from this host (ordered hosts: a lower one is a re-sent event). */
+  maxSeq = 0;
   ids = new Set<string>();
   /** Ring of the last ids, oldest at idPos once full. */
   idRing: string[] = [];
@@ -81,12 +83,18 @@ export class EventTimeOrderer<R> {
       h = new HostBuffer<R>();
       this.hosts.set(event.host, h);
     }
-    if (h.ids.has(event.id)) {
+    // A host ordered at the source sends its seqs in increasing order; one at or below the highest
+    // taken is an event re-sent from the agent's spool after a crash (however many: the id ring
+    // remembers only the last dedupeIds). agent.started with a lower seq starts a new numbering
+    // (a fresh spool), so it resets the count instead.
+    const resent = h.ordered && event.seq <= h.maxSeq && event.kind !== 'agent.started';
+    if (resent || h.ids.has(event.id)) {
       this.stats.duplicates += 1;
       emit({ type: 'event', event, ref, late: false, duplicate: true });
       return;
     }
     this.remember(h, event.id);
+    h.maxSeq = event.kind === 'agent.started' && event.seq <= h.maxSeq ? event.seq : Math.max(h.maxSeq, event.seq);
     if (event.timeUs < h.releasedUs) {
       // Behind what was already released for this host: too late to put in order.
       this.stats.late += 1;
