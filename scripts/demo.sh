@@ -47,6 +47,10 @@ fi
 RW_COMPONENT=demo bash scripts/commands.sh install build
 [ -e /usr/include/linux/rtnetlink.h ] || RW_COMPONENT=demo rw_apt_install libc6-dev linux-libc-dev
 RW_COMPONENT=demo bash scripts/commands.sh check base lab build node
+# Node.js 24 LTS, the project's runtime (scripts/node.sh; as .ci/run does): when the system's Node
+# is older, the pinned official build is cached and put first in PATH for npm, the build and the demo.
+node_dir=$(bash scripts/node.sh path)
+if [[ -n $node_dir ]]; then export PATH="$node_dir:$PATH"; fi
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "Installing npm dependencies (npm ci)"
   npm ci --no-audit --no-fund --loglevel=error
